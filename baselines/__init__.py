@@ -1,0 +1,1 @@
+"""baselines: a longvgenbench plug-in package (found through entry points)."""

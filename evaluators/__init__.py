@@ -1,0 +1,1 @@
+"""evaluators: a longvgenbench plug-in package (found through entry points)."""

@@ -1,0 +1,1 @@
+"""leaderboard: a longvgenbench plug-in package (found through entry points)."""

@@ -1,0 +1,1 @@
+"""longvie: a longvgenbench plug-in package (found through entry points)."""
