@@ -147,3 +147,20 @@ class SegmentOutput:
 
     frames: np.ndarray  # uint8 (T, H, W, 3)
     state: Mapping[str, np.ndarray] = field(default_factory=lambda: freeze_state(None))
+
+
+@dataclass(frozen=True)
+class Split:
+    """A loaded split: its videos, its grid, and the hash of its manifest (recorded in results)."""
+
+    name: str
+    root: Path
+    grid: Grid
+    manifest_sha256: str
+    samples: tuple[VideoSample, ...]
+
+    def sample(self, video_id: str) -> VideoSample:
+        for s in self.samples:
+            if s.video_id == video_id:
+                return s
+        raise KeyError(video_id)
