@@ -59,7 +59,8 @@ def _identity(model: VideoModel, split: Split, seed: int) -> dict[str, object]:
     }
 
 
-def prepare_run_dir(run: RunDir, identity: dict[str, object], overwrite: Overwrite, device: str) -> None:
+def prepare_run_dir(run: RunDir, identity: dict[str, object], overwrite: Overwrite, device: str,
+                    split_root: Path | None = None) -> None:
     """Create or check ``run.json``; never lets a run mix two configurations in one directory."""
     existing = run.read_manifest()
     if existing is not None:
@@ -76,6 +77,7 @@ def prepare_run_dir(run: RunDir, identity: dict[str, object], overwrite: Overwri
         else:
             return
     atomic.write_json(run.manifest, {"format": RUN_FORMAT, "format_version": RUN_FORMAT_VERSION, **identity,
+                                     "split_root": None if split_root is None else str(split_root),
                                      "provenance": provenance(device)})
 
 
@@ -167,7 +169,7 @@ def generate(model: VideoModel, split: Split, out: Path, *, seed: int = 0, overw
     """Generate every (or the chosen) video of ``split`` with ``model`` into run directory ``out``."""
     run = RunDir(Path(out))
     samples = _select(split, video_ids)
-    prepare_run_dir(run, _identity(model, split, seed), overwrite, device)
+    prepare_run_dir(run, _identity(model, split, seed), overwrite, device, split.root)
     started = time.perf_counter()
     generated = reused = 0
     for sample in samples:

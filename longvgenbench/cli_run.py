@@ -1,0 +1,196 @@
+"""CLI commands that do the work: ``generate``, ``evaluate``, ``run`` (both) and ``report``."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+import click
+from tqdm import tqdm
+
+from longvgenbench import registry
+from longvgenbench.cli import _parse_params, cli
+from longvgenbench.errors import LongVGenBenchError
+
+OVERWRITE_HELP = ("What to do with generations already in --out: 'missing' keeps finished work and does the rest "
+                  "(resume); 'never' refuses to touch a directory with generations; 'always' moves them aside into "
+                  "OUT/.replaced/ and starts over (nothing is deleted).")
+
+
+def _load_split(split: str):
+    from longvgenbench.splits.api import load_split
+
+    return load_split(split, verify=True)
+
+
+class _Bar:
+    """A tqdm bar fed by the runner's and engine's progress hooks."""
+
+    def __init__(self, total: int, desc: str) -> None:
+        self.bar = tqdm(total=total, desc=desc, unit="seg", dynamic_ncols=True, leave=True)
+
+    def segment(self, video_id: str, done: int, total: int) -> None:
+        self.bar.set_postfix_str(f"{video_id} {done}/{total}")
+        self.bar.update(1)
+
+    def close(self) -> None:
+        self.bar.close()
+
+
+def do_generate(model_name: str, split, out: Path, seed: int, overwrite: str, videos: Sequence[str],
+                device: str, options: dict[str, object]) -> None:
+    from longvgenbench.rundir import RunDir
+    from longvgenbench.runner import Overwrite, generate
+
+    model = registry.create_model(model_name, device=device, **options)
+    run = RunDir(out)
+    chosen = [s for s in split.samples if not videos or s.video_id in videos]
+    remaining = sum(len(s.segments) - run.finished_segments(s.video_id, len(s.segments), verify=False) for s in chosen)
+    bar = _Bar(remaining, f"generate {model_name}")
+    try:
+        summary = generate(model, split, out, seed=seed, overwrite=Overwrite(overwrite), video_ids=list(videos),
+                           device=device, progress=bar.segment)
+    finally:
+        bar.close()
+    click.echo(f"{model_name}: {summary.segments_generated} segments generated, {summary.segments_reused} reused, "
+               f"{summary.videos} videos in {summary.seconds:.1f} s -> {out}")
+
+
+def do_evaluate(run_dir: Path, split, evaluator_names: Sequence[str], device: str, recompute: bool) -> None:
+    from longvgenbench.evaluation.engine import evaluate_run
+
+    names = list(evaluator_names) or registry.names(registry.EVALUATORS)
+    evaluators = [registry.create_evaluator(n, device=device) for n in names]
+    bar = tqdm(total=len(split.samples), desc=f"evaluate {run_dir.name}", unit="video", dynamic_ncols=True)
+    try:
+        summary = evaluate_run(run_dir, split, evaluators, device=device, recompute=recompute,
+                               progress=lambda video, done, total: bar.update(1))
+    finally:
+        bar.close()
+    results = summary.results
+    click.echo(f"{results.model}: {len(results.metrics)} metrics over {results.num_videos} videos "
+               f"({summary.videos_scored} scored, {summary.videos_reused} reused) -> {run_dir / 'results.json'}")
+    for item in results.unavailable:
+        click.echo(f"  unavailable: {item.evaluator}: {item.reason}")
+
+
+def _split_of_run(run_dir: Path, split: str | None):
+    if split is not None:
+        return _load_split(split)
+    manifest = run_dir / "run.json"
+    if not manifest.exists():
+        raise LongVGenBenchError(f"{run_dir} has no run.json; pass --split")
+    recorded = json.loads(manifest.read_text())
+    return _load_split(recorded.get("split_root") or recorded["split"])
+
+
+def _evaluator_option(f):
+    return click.option("-e", "--evaluator", "evaluators", multiple=True,
+                        help="Evaluator to run (repeatable). Default: every registered evaluator; those whose "
+                             "weights are missing are reported as unavailable.")(f)
+
+
+@cli.command("generate")
+@click.option("-m", "--model", required=True, help="Model name (see `longvgenbench ls models`).")
+@click.option("-s", "--split", required=True, help="Split directory, upstream-layout folder, or registered name.")
+@click.option("-o", "--out", type=click.Path(path_type=Path), required=True, help="Run directory.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Base seed; each video derives its own.")
+@click.option("--overwrite", type=click.Choice(["never", "missing", "always"]), default="missing",
+              show_default=True, help=OVERWRITE_HELP)
+@click.option("--video", "videos", multiple=True, help="Only these video ids (repeatable).")
+@click.option("--device", default="cpu", show_default=True, help="torch device for the model.")
+@click.option("-O", "--option", "options", multiple=True, metavar="KEY=VALUE", help="Model option.")
+def generate_command(model: str, split: str, out: Path, seed: int, overwrite: str, videos: tuple[str, ...],
+                     device: str, options: tuple[str, ...]) -> None:
+    """Generate long videos segment by segment; a killed run resumes where it stopped.
+
+    \b
+    Example:
+      longvgenbench generate --model depth-warp --split synthetic-mini --out runs/demo/depth-warp
+    """
+    registry.load(registry.MODELS, model)  # fail on a misspelt name before loading the split
+    do_generate(model, _load_split(split), out, seed, overwrite, videos, device, _parse_params(options))
+
+
+@cli.command("evaluate")
+@click.argument("run_dir", type=click.Path(path_type=Path, exists=True, file_okay=False))
+@click.option("-s", "--split", default=None, help="Split (default: the one recorded in RUN_DIR/run.json).")
+@_evaluator_option
+@click.option("--device", default="cpu", show_default=True, help="torch device for learned metrics.")
+@click.option("--recompute", is_flag=True, help="Score again even where scores exist.")
+def evaluate_command(run_dir: Path, split: str | None, evaluators: tuple[str, ...], device: str,
+                     recompute: bool) -> None:
+    """Score a run directory; writes samples.jsonl and results.json.
+
+    \b
+    Example:
+      longvgenbench evaluate runs/demo/depth-warp -e ssim -e psnr
+    """
+    do_evaluate(run_dir, _split_of_run(run_dir, split), evaluators, device, recompute)
+
+
+@cli.command("run")
+@click.option("-m", "--model", "models", multiple=True, required=True, help="Model name (repeatable).")
+@click.option("-s", "--split", required=True, help="Split directory, upstream-layout folder, or registered name.")
+@click.option("-o", "--out", type=click.Path(path_type=Path), required=True,
+              help="Root directory: one run directory per model, and report/.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Base seed; each video derives its own.")
+@click.option("--overwrite", type=click.Choice(["never", "missing", "always"]), default="missing",
+              show_default=True, help=OVERWRITE_HELP)
+@_evaluator_option
+@click.option("--device", default="cpu", show_default=True, help="torch device.")
+@click.option("--report/--no-report", default=True, show_default=True, help="Write OUT/report/ at the end.")
+def run_command(models: tuple[str, ...], split: str, out: Path, seed: int, overwrite: str,
+                evaluators: tuple[str, ...], device: str, report: bool) -> None:
+    """Generate, evaluate and report, for one or more models.
+
+    \b
+    Example (the offline default, no weights needed):
+      longvgenbench run --split synthetic-mini --model static --model oracle --model depth-warp --out runs/demo
+    """
+    for name in models:  # fail on a misspelt name before any work starts
+        registry.load(registry.MODELS, name)
+    for name in evaluators:
+        registry.load(registry.EVALUATORS, name)
+    loaded = _load_split(split)
+    for name in models:
+        do_generate(name, loaded, out / name, seed, overwrite, (), device, {})
+        do_evaluate(out / name, loaded, evaluators, device, recompute=overwrite == "always")
+    if report:
+        _write_report([out / name for name in models], out / "report")
+
+
+def _write_report(run_dirs: Sequence[Path], out: Path) -> None:
+    from longvgenbench.report import write_report
+    from longvgenbench.results import load_results
+
+    files = write_report([load_results(d) for d in run_dirs], out)
+    click.echo(f"report: {files.markdown} and {files.html}")
+
+
+def _expand_runs(paths: Sequence[Path]) -> list[Path]:
+    """Run directories, or roots whose subdirectories are run directories."""
+    runs: list[Path] = []
+    for path in paths:
+        if (path / "results.json").exists():
+            runs.append(path)
+        else:
+            found = sorted(p.parent for p in path.glob("*/results.json"))
+            if not found:
+                raise LongVGenBenchError(f"{path}: no results.json here or one level down; evaluate it first")
+            runs.extend(found)
+    return runs
+
+
+@cli.command("report")
+@click.argument("runs", nargs=-1, required=True, type=click.Path(path_type=Path, exists=True, file_okay=False))
+@click.option("-o", "--out", type=click.Path(path_type=Path), required=True, help="Report directory.")
+def report_command(runs: tuple[Path, ...], out: Path) -> None:
+    """Write a Markdown + standalone HTML report (tables with 95% intervals, metrics over time).
+
+    \b
+    Example:
+      longvgenbench report runs/demo --out runs/demo/report
+    """
+    _write_report(_expand_runs(runs), out)
