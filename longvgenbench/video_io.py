@@ -185,7 +185,11 @@ class VideoWriter:
         elif (frame.shape[0], frame.shape[1]) != (self._stream.height, self._stream.width):
             raise ValueError(f"frame size {frame.shape[:2]} differs from the stream's "
                              f"{(self._stream.height, self._stream.width)}")
-        video_frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")
+        # from_ndarray wraps the array's memory without owning it, and encoders keep frames for
+        # look-ahead: convert to the stream's pixel format here so FFmpeg owns the buffer it keeps
+        # (otherwise a freed array can change the output: same frames, different bytes).
+        video_frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24").reformat(
+            format=self._stream.pix_fmt)
         video_frame.pts = self.frames_written
         for packet in self._stream.encode(video_frame):
             self._container.mux(packet)
