@@ -47,10 +47,10 @@ def results(model: str, metrics: tuple[MetricResult, ...], *, sha: str = SHA,
     )
 
 
-def summary_cells(md: str) -> dict[str, dict[str, str]]:
+def summary_cells(md: str, table_index: int = 0) -> dict[str, dict[str, str]]:
     """The summary table of a Markdown report as {model: {column header: cell}}."""
     lines = md.splitlines()
-    start = next(i for i, line in enumerate(lines) if line.startswith("| model | videos |"))
+    start = [i for i, line in enumerate(lines) if line.startswith("| model | videos |")][table_index]
     header = [c.strip() for c in lines[start].strip("|").split(" | ")]
     table = {}
     for line in lines[start + 2:]:
@@ -292,3 +292,18 @@ def test_reads_back_results_json(tmp_path: Path) -> None:
     direct = write_report(two_models(), tmp_path / "direct", generated_at=WHEN, run_dirs=run_dirs)
     via_disk = write_report(loaded, tmp_path / "disk", generated_at=WHEN, run_dirs=run_dirs)
     assert direct.markdown.read_text() == via_disk.markdown.read_text()
+
+
+def test_derived_metrics_get_their_own_table(tmp_path: Path) -> None:
+    a, b = two_models()
+    a = dataclasses.replace(a, metrics=(*a.metrics, metric("drift/ssim", -0.0412, 0.0081, level="derived",
+                                                           evaluator="ssim")))
+    b = dataclasses.replace(b, metrics=(*b.metrics, metric("drift/ssim", -0.0213, 0.0102, level="derived",
+                                                           evaluator="ssim")))
+    files = write_report([a, b], tmp_path, include_published=False)
+    md = files.markdown.read_text()
+    main, derived = summary_cells(md, 0), summary_cells(md, 1)
+    assert "drift/ssim ↑" not in main["static"] and "ssim ↑" in main["static"]
+    assert derived["static"]["drift/ssim ↑"] == "-0.041 [-0.049, -0.033]"
+    assert derived["depth-warp"]["drift/ssim ↑"] == "**-0.021 [-0.032, -0.011]**"
+    assert not (tmp_path / "plots" / "drift_ssim_over_time.png").exists()

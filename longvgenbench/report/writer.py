@@ -186,13 +186,21 @@ def _blocks(runs: Sequence[Run], infos: Mapping[str, MetricInfo], warnings: list
                   "Bold: best mean among these runs (not a significance test). ⚠: evaluator versions differ. "
                   "— : not evaluated; unavailable: see below. (n=k): fewer videos than the run has.", emphasis=True),
     ]
-    if infos:
-        blocks.append(summary_table(runs, infos))
+    # metrics derived from others (e.g. drift/<metric>, slopes along the video) get their own table,
+    # so the main table stays one column per thing actually measured
+    measured = {k: v for k, v in infos.items() if v.level != "derived"}
+    derived = {k: v for k, v in infos.items() if v.level == "derived"}
+    if measured:
+        blocks.append(summary_table(runs, measured))
     else:
         blocks.append(Paragraph("No metric was measured."))
+    if derived:
+        blocks += [Heading(3, "Derived metrics"),
+                   Paragraph("Computed from the clip scores above (definitions under Evaluators below)."),
+                   summary_table(runs, derived)]
     blocks += _unavailable_blocks(runs)
     blocks += _time_blocks(runs, infos, figures)
-    by_category = category_tables(runs, infos)
+    by_category = category_tables(runs, measured)
     if by_category:
         blocks.append(Heading(2, "By category"))
         for header, table in by_category:
