@@ -29,6 +29,12 @@ def _explain_os_error(path: Path, exc: OSError) -> OutputDirError:
     return OutputDirError(f"cannot write {path}: {exc.strerror or exc}")
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 @contextlib.contextmanager
 def atomic_path(path: Path | str, suffix: str | None = None) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; on success rename it over ``path``, else delete it.
@@ -49,6 +55,7 @@ def atomic_path(path: Path | str, suffix: str | None = None) -> Iterator[Path]:
         yield tmp
         with open(tmp, "rb+") as handle:
             os.fsync(handle.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the file the modes a plain open() would
         os.replace(tmp, path)
     except OSError as exc:
         tmp.unlink(missing_ok=True)

@@ -165,7 +165,9 @@ def _write_report(run_dirs: Sequence[Path], out: Path) -> None:
     from longvgenbench.report import write_report
     from longvgenbench.results import load_results
 
-    files = write_report([load_results(d) for d in run_dirs], out)
+    files = write_report([load_results(d) for d in run_dirs], out, run_dirs=list(run_dirs))
+    for warning in files.warnings:
+        click.echo(f"warning: {warning}", err=True)
     click.echo(f"report: {files.markdown} and {files.html}")
 
 

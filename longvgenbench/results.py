@@ -77,6 +77,7 @@ class MetricResult:
     by_clip: tuple[float, ...] = ()
     #: Mean per category value, e.g. {"setting=indoor": Interval}
     by_category: Mapping[str, Interval] = field(default_factory=dict)
+    unit: str = ""
 
 
 @dataclass(frozen=True)
@@ -130,6 +131,7 @@ def results_from_dict(data: Mapping[str, Any]) -> Results:
                 description=m["description"], overall=_interval(m["overall"]),
                 by_clip=tuple(float(v) for v in m.get("by_clip", ())),
                 by_category={k: _interval(v) for k, v in m.get("by_category", {}).items()},
+                unit=str(m.get("unit", "")),
             )
             for m in data["metrics"]
         )

@@ -62,7 +62,13 @@ def _by_clip(rows: Sequence[ScoreRow]) -> tuple[float, ...]:
             by_index[row.clip_index].append(row.value)
     if not by_index:
         return ()
-    return tuple(float(np.mean(by_index.get(k, [np.nan]))) for k in range(max(by_index) + 1))
+    # Clip indices run from 0 without gaps (every video starts at clip 0); stop at the first gap.
+    curve = []
+    for k in range(max(by_index) + 1):
+        if k not in by_index:
+            break
+        curve.append(float(np.mean(by_index[k])))
+    return tuple(curve)
 
 
 def _drift(rows: Sequence[ScoreRow], split: Split) -> dict[str, float]:
@@ -111,7 +117,7 @@ def _result(spec: MetricSpec, evaluator: Evaluator, weights: Mapping[str, str], 
             split: Split, by_clip: tuple[float, ...], level: str) -> MetricResult:
     return MetricResult(
         metric=spec.name, evaluator=evaluator.name, evaluator_version=evaluator.version, weights=dict(weights),
-        level=level, higher_is_better=spec.higher_is_better, description=spec.description,
+        level=level, higher_is_better=spec.higher_is_better, description=spec.description, unit=spec.unit,
         overall=bootstrap_interval(list(per_video.values())), by_clip=by_clip,
         by_category=_by_category(per_video, split),
     )
