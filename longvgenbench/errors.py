@@ -68,3 +68,7 @@ class WeightsUnavailableError(LongVGenBenchError):
         self.how_to_get = how_to_get
         where = f" (looked for {self.path})" if self.path is not None else ""
         super().__init__(f"{what} is unavailable{where}: {how_to_get}")
+
+
+class OptionError(LongVGenBenchError):
+    """A plug-in was given an option it does not take, or a value it cannot use."""

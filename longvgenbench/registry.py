@@ -11,7 +11,7 @@ from __future__ import annotations
 from importlib.metadata import EntryPoint, entry_points
 from typing import Any
 
-from longvgenbench.errors import UnknownNameError
+from longvgenbench.errors import OptionError, UnknownNameError
 
 MODELS = "longvgenbench.models"
 EVALUATORS = "longvgenbench.evaluators"
@@ -37,11 +37,19 @@ def load(group: str, name: str) -> Any:
     return eps[name].load()
 
 
+def _create(group: str, name: str, options: dict[str, Any]) -> Any:
+    factory = load(group, name)
+    try:
+        return factory(**options)
+    except (TypeError, ValueError) as exc:  # a wrong option or value: say so, no traceback
+        raise OptionError(f"{_KIND[group]} {name!r} cannot use options {options}: {exc}") from exc
+
+
 def create_model(name: str, **options: Any) -> Any:
     """Instantiate a registered :class:`~longvgenbench.model.VideoModel` by name."""
-    return load(MODELS, name)(**options)
+    return _create(MODELS, name, options)
 
 
 def create_evaluator(name: str, **options: Any) -> Any:
     """Instantiate a registered :class:`~longvgenbench.evaluation.api.Evaluator` by name."""
-    return load(EVALUATORS, name)(**options)
+    return _create(EVALUATORS, name, options)
