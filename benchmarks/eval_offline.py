@@ -16,7 +16,6 @@ with ``--lpips``; otherwise the script says why it was left out.
 
 from __future__ import annotations
 
-import json
 import os
 import platform
 import time
@@ -29,6 +28,7 @@ import numpy as np
 import torch
 
 from evaluators.feed import clip_views, in_memory_sample
+from longvgenbench.atomic import write_json
 from longvgenbench.errors import WeightsUnavailableError
 from longvgenbench.evaluation.api import Evaluator, Need
 from longvgenbench.records import PROTOCOL_GRID, Grid
@@ -146,7 +146,7 @@ def main(
             "total_frames_per_second": num_frames / total, "options": options,
             "mean_values": {k: float(np.mean(v)) for k, v in values.items()},
         }
-        json_path.write_text(json.dumps(report, indent=2))
+        write_json(json_path, report)
 
 
 if __name__ == "__main__":

@@ -193,3 +193,27 @@ def test_boundary_rejects_clips_of_different_sizes() -> None:
     scorer.add_clip(ClipView(sample, sample.segments[0], static(SMALL.clip_frames), None))
     with pytest.raises(MismatchError, match="differs"):
         scorer.add_clip(ClipView(sample, sample.segments[1], static(SMALL.clip_frames)[:, :32], None))
+
+
+def test_offline_benchmark_runs_on_a_tiny_video(tmp_path) -> None:
+    import json
+    import sys
+    from pathlib import Path
+
+    from click.testing import CliRunner
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    try:
+        import eval_offline
+    finally:
+        sys.path.pop(0)
+    out = tmp_path / "bench.json"
+    result = CliRunner().invoke(
+        eval_offline.main, ["--clips", "2", "--height", "64", "--width", "112", "--no-lpips", "--json", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    report = json.loads(out.read_text())
+    assert report["frames"] == 161
+    assert set(report["frames_per_second"]) == set(WEIGHT_FREE)
+    assert all(v > 0 for v in report["frames_per_second"].values())
+    assert "all together" in result.output
