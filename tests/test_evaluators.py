@@ -217,3 +217,13 @@ def test_offline_benchmark_runs_on_a_tiny_video(tmp_path) -> None:
     assert set(report["frames_per_second"]) == set(WEIGHT_FREE)
     assert all(v > 0 for v in report["frames_per_second"].values())
     assert "all together" in result.output
+
+
+def test_bad_options_through_the_registry_are_clean_errors() -> None:
+    from longvgenbench.errors import OptionError
+
+    for name, options in (("ssim", {"frame_stride": 0}), ("motion_magnitude", {"pair_stride": -1}),
+                          ("colour_consistency", {"frame_stride": 0}), ("lpips", {"net": "resnet"}),
+                          ("ssim", {"backend": "opencv"}), ("psnr", {"window": 3})):
+        with pytest.raises(OptionError):
+            create_evaluator(name, **options)
