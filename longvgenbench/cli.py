@@ -26,22 +26,26 @@ from longvgenbench.errors import LongVGenBenchError
 log = logging.getLogger("longvgenbench")
 
 
+def _parse_value(raw: str) -> object:
+    if raw.lower() in ("true", "false"):
+        return raw.lower() == "true"
+    for cast in (int, float):
+        try:
+            return cast(raw)
+        except ValueError:
+            continue
+    return raw
+
+
 def _parse_params(pairs: tuple[str, ...]) -> dict[str, object]:
-    """``key=value`` pairs; values become int, float or bool where they look like one."""
+    """``key=value`` pairs; values become int, float or bool where they look like one, and
+    comma-separated values become tuples (``track_grid=20,20``)."""
     params: dict[str, object] = {}
     for pair in pairs:
         if "=" not in pair:
             raise click.BadParameter(f"{pair!r} is not key=value")
         key, raw = pair.split("=", 1)
-        value: object = raw
-        for cast in (int, float):
-            try:
-                value = cast(raw)
-                break
-            except ValueError:
-                continue
-        if raw.lower() in ("true", "false"):
-            value = raw.lower() == "true"
+        value = tuple(_parse_value(v) for v in raw.split(",")) if "," in raw else _parse_value(raw)
         params[key.replace("-", "_")] = value
     return params
 
