@@ -47,12 +47,14 @@ L_SKY_ZENITH = 16  # 3
 L_CLOUDS = 19
 LIGHT_SIZE = 20
 
+# Every helper is inlined at the numba level (inline="always"): returning tuples from separately
+# compiled functions halved the speed. error_model="numpy" drops the zero-division checks.
 TILE = 16
 EPS = 1e-4
 MISS = np.inf
 
 
-@njit(cache=True, fastmath=True)
+@njit(cache=True, fastmath=True, error_model="numpy", inline="always")
 def _hash(ix: int, iy: int, iz: int, seed: int) -> float:
     """A cheap integer hash of a lattice point to [0, 1) (one multiply-xorshift round is enough here)."""
     h = (ix * 0x8DA6B343 + iy * 0xD8163841 + iz * 0x9E3779B1 + seed * 0xCB1AB31F) & 0xFFFFFFFF
@@ -61,7 +63,7 @@ def _hash(ix: int, iy: int, iz: int, seed: int) -> float:
     return h * (1.0 / 4294967296.0)
 
 
-@njit(cache=True, fastmath=True)
+@njit(cache=True, fastmath=True, error_model="numpy", inline="always")
 def _value_noise2(x: float, y: float, seed: int) -> float:
     """2D value noise with smoothstep interpolation (flat faces and the sky need no third axis)."""
     fx, fy = math.floor(x), math.floor(y)
@@ -77,7 +79,7 @@ def _value_noise2(x: float, y: float, seed: int) -> float:
     return e + (c + (d - c) * tx - e) * ty
 
 
-@njit(cache=True, fastmath=True)
+@njit(cache=True, fastmath=True, error_model="numpy", inline="always")
 def _value_noise3(x: float, y: float, z: float, seed: int) -> float:
     fz = math.floor(z)
     tz = z - fz
@@ -88,7 +90,7 @@ def _value_noise3(x: float, y: float, z: float, seed: int) -> float:
     return a + (b - a) * tz
 
 
-@njit(cache=True, fastmath=True)
+@njit(cache=True, fastmath=True, error_model="numpy", inline="always")
 def _texture(mats: np.ndarray, pid: int, px: float, py: float, pz: float, nx: float, ny: float, nz: float,
              footprint: float) -> tuple[float, float, float]:
     """Albedo of primitive ``pid`` at object-local point p with normal n.
@@ -125,7 +127,7 @@ def _texture(mats: np.ndarray, pid: int, px: float, py: float, pz: float, nx: fl
             mats[pid, 4] + (mats[pid, 7] - mats[pid, 4]) * m)
 
 
-@njit(cache=True, fastmath=True)
+@njit(cache=True, fastmath=True, error_model="numpy", inline="always")
 def _trace(ox: float, oy: float, oz: float, dx: float, dy: float, dz: float, bg_kind: int, bg: np.ndarray,
            boxes: np.ndarray, box_ids: np.ndarray, n_box: int, spheres: np.ndarray, sph_ids: np.ndarray,
            n_sph: int) -> tuple[float, int, float, float, float]:
@@ -211,7 +213,7 @@ def _trace(ox: float, oy: float, oz: float, dx: float, dy: float, dz: float, bg_
     return best_t, best_id, bnx, bny, bnz
 
 
-@njit(cache=True, fastmath=True)
+@njit(cache=True, fastmath=True, error_model="numpy", inline="always")
 def _shade(t: float, pid: int, ox: float, oy: float, oz: float, dx: float, dy: float, dz: float, nx: float,
            ny: float, nz: float, inv_fx: float, bg: np.ndarray, mats: np.ndarray, offsets: np.ndarray,
            light: np.ndarray, lamps: np.ndarray) -> tuple[float, float, float]:
@@ -275,13 +277,13 @@ _GAMMA_STEPS = 2048
 GAMMA_LUT = np.round(255.0 * (np.arange(_GAMMA_STEPS + 1) / _GAMMA_STEPS) ** (2.0 / 2.2)).astype(np.uint8)
 
 
-@njit(cache=True, fastmath=True)
+@njit(cache=True, fastmath=True, error_model="numpy", inline="always")
 def _to_u8(x: float, lut: np.ndarray) -> np.uint8:
     x = min(1.0, max(0.0, x))
     return lut[int(math.sqrt(x) * _GAMMA_STEPS + 0.5)]
 
 
-@njit(cache=True, fastmath=True)
+@njit(cache=True, fastmath=True, error_model="numpy", inline="always")
 def _cone_hits_sphere(ox: float, oy: float, oz: float, ax: float, ay: float, az: float, half: float,
                       cx: float, cy: float, cz: float, r: float) -> bool:
     vx, vy, vz = cx - ox, cy - oy, cz - oz
@@ -293,7 +295,7 @@ def _cone_hits_sphere(ox: float, oy: float, oz: float, ax: float, ay: float, az:
     return angle <= half + math.asin(min(1.0, r / d))
 
 
-@njit(cache=True, fastmath=True)
+@njit(cache=True, fastmath=True, error_model="numpy")
 def render_frame(rot: np.ndarray, origin: np.ndarray, intr: np.ndarray, bg_kind: int, bg: np.ndarray,
                  boxes: np.ndarray, spheres: np.ndarray, mats: np.ndarray, offsets: np.ndarray, light: np.ndarray,
                  lamps: np.ndarray, rgb: np.ndarray, depth: np.ndarray, coverage: np.ndarray) -> None:
@@ -373,7 +375,7 @@ def render_frame(rot: np.ndarray, origin: np.ndarray, intr: np.ndarray, bg_kind:
                     coverage[pid] += 1
 
 
-@njit(cache=True, fastmath=True)
+@njit(cache=True, fastmath=True, error_model="numpy")
 def trace_pixels(rot: np.ndarray, origin: np.ndarray, intr: np.ndarray, bg_kind: int, bg: np.ndarray,
                  boxes: np.ndarray, spheres: np.ndarray, us: np.ndarray, vs: np.ndarray,
                  depth: np.ndarray, prim: np.ndarray) -> None:
