@@ -168,7 +168,7 @@ class VideoWriter:
             # mbtree=0 (and no B-frames): x264's macroblock-tree rate control reads uninitialised memory
             # at some frame sizes (e.g. 64x112, 128x224: the bytes change with MALLOC_PERTURB_ and now and
             # then from run to run), so equal frames gave different bytes. Without it they did not in
-            # 140 repeated encodes; files grow ~1.5x at CRF 18, encoding is ~25% faster.
+            # 90 repeated encodes; files grow ~1.5x at CRF 18, encoding is ~25% faster.
             stream.options = {"crf": str(self.encoding.crf), "preset": self.encoding.preset,
                               "threads": str(self.encoding.threads), "x264-params": "bframes=0:mbtree=0"}
         elif self.encoding.codec == "lossless":
