@@ -144,11 +144,9 @@ LOSSLESS = Encoding(codec="lossless")
 def _owned_frame(frame: np.ndarray) -> av.VideoFrame:
     """Copy an RGB array into a frame whose buffer FFmpeg allocated and owns.
 
-    ``VideoFrame.from_ndarray`` wraps the array's own memory instead. Encoders keep frames for
-    look-ahead after the array may be freed (shown: identical frames gave different bytes), and
-    with wrapped memory the assembled H.264 video of a resumed run differed from an uninterrupted
-    one in about half of our kill/resume test runs, though the frames were identical; with owned
-    buffers it has not differed since. Same frames must give the same bytes.
+    ``VideoFrame.from_ndarray`` wraps the array's own memory instead, and encoders keep frames
+    for look-ahead after the array may be freed (shown: identical frames gave different bytes).
+    The other source of unequal bytes for equal frames was x264's mbtree (see ``_make_stream``).
     """
     height, width = frame.shape[:2]
     owned = av.VideoFrame(width, height, "rgb24")
