@@ -125,3 +125,20 @@ def test_corrupt_ground_truth_is_a_clear_error_and_keeps_results(demo, tiny_spli
     result = cli("evaluate", str(run), "--split", str(split), "--recompute", check=False)
     assert result.returncode == 2 and "ground_truth.mp4" in result.stderr and "Traceback" not in result.stderr
     assert (run / "results.json").read_bytes() == before
+
+
+def test_ctrl_c_exits_130_and_the_same_command_resumes(tiny_split, tmp_path):
+    out = tmp_path / "run"
+    args = [sys.executable, "-m", "longvgenbench", "generate", "--model", "depth-warp", "--split", str(tiny_split),
+            "--out", str(out)]
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 300
+    while not list(out.glob("videos/*/segments/0000.json")) and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.02)
+    assert proc.poll() is None, "the run finished before it could be interrupted"
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 130, stderr
+    assert "interrupted" in stderr and "Traceback" not in stderr
+    resumed = cli("generate", "--model", "depth-warp", "--split", str(tiny_split), "--out", str(out))
+    assert "reused" in resumed.stdout and "0 reused" not in resumed.stdout

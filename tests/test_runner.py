@@ -117,3 +117,29 @@ def test_conform_to_grid_pads_and_cuts():
     assert out.shape == (9, 8, 12, 3) and how["padded_frames"] == 4 and out[-1, 0, 0, 0] == 4
     out, how = conform_to_grid(np.repeat(frames, 2, axis=0), NativeFormat(10, 32.0, 8, 12), grid)
     assert [int(f[0, 0, 0]) for f in out[:5]] == [0, 1, 2, 3, 4]
+
+
+def test_full_disk_is_a_clear_error_and_keeps_finished_segments(tmp_path, monkeypatch):
+    import errno
+    import tempfile
+
+    split = make_tiny_split(tmp_path / "split", num_videos=1)
+    real_mkstemp = tempfile.mkstemp
+    calls = {"n": 0}
+
+    def filling_disk(*args, **kwargs):
+        if "0002" in str(kwargs.get("prefix", "")):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        calls["n"] += 1
+        return real_mkstemp(*args, **kwargs)
+
+    monkeypatch.setattr(tempfile, "mkstemp", filling_disk)
+    with pytest.raises(OutputDirError, match="no space left"):
+        generate(ToyModel(), split, tmp_path / "run")
+    run = RunDir(tmp_path / "run")
+    assert run.finished_segments("vid0", 3) == 2
+    assert not [p for p in run.segment_dir("vid0").iterdir() if p.name.startswith(".")]  # no temp files left
+    monkeypatch.setattr(tempfile, "mkstemp", real_mkstemp)
+    model = ToyModel()
+    generate(model, split, tmp_path / "run")
+    assert model.calls == [("vid0", 2)]
