@@ -8,9 +8,12 @@ a frame, so it is deliberately left out of the fingerprints.
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import numpy as np
 
 from longvgenbench.errors import MismatchError
+from longvgenbench.model import VideoModel
 from longvgenbench.records import PROTOCOL_GRID, NativeFormat, SegmentRequest
 
 
@@ -20,6 +23,28 @@ def grid_native(height: int, width: int) -> NativeFormat:
         raise ValueError(f"grid size must be positive, got {height}x{width}")
     return NativeFormat(num_frames=PROTOCOL_GRID.clip_frames, fps=PROTOCOL_GRID.fps, height=int(height),
                         width=int(width))
+
+
+class OnGridModel(VideoModel):
+    """Base of the baselines that generate directly on the request's grid.
+
+    Subclasses set ``name`` and ``version`` (bump it when frames could change) and may extend
+    :meth:`fingerprint` with their own options.
+    """
+
+    version: ClassVar[str]
+
+    def __init__(self, device: str = "cpu", *, height: int = PROTOCOL_GRID.height,
+                 width: int = PROTOCOL_GRID.width) -> None:
+        super().__init__(device=device)
+        self._native = grid_native(height, width)
+
+    @property
+    def native(self) -> NativeFormat:
+        return self._native
+
+    def fingerprint(self) -> dict[str, str]:
+        return {"name": self.name, "version": self.version}
 
 
 def checked_first_frame(request: SegmentRequest) -> np.ndarray:

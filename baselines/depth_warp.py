@@ -17,15 +17,14 @@ from typing import ClassVar
 
 import numpy as np
 
-from baselines._common import check_segment_length, checked_first_frame, grid_native
+from baselines._common import OnGridModel, check_segment_length, checked_first_frame
 from baselines.warping import HOLE_FILLS, TrackFlowField, anchor_displacements, fill_holes, forward_splat
 from longvgenbench.controls import load_depth, load_tracks
 from longvgenbench.errors import ControlError
-from longvgenbench.model import VideoModel
-from longvgenbench.records import PROTOCOL_GRID, NativeFormat, SegmentOutput, SegmentRequest, freeze_state
+from longvgenbench.records import PROTOCOL_GRID, SegmentOutput, SegmentRequest, freeze_state
 
 
-class DepthWarpModel(VideoModel):
+class DepthWarpModel(OnGridModel):
     """Forward-warps the segment's first frame along track-interpolated flow, z-buffered by depth.
 
     Options (all keyword):
@@ -51,7 +50,7 @@ class DepthWarpModel(VideoModel):
                  min_visible_tracks: int = 3, depth_tolerance: float = 0.02, depth_edge: float = 0.05,
                  height: int = PROTOCOL_GRID.height,
                  width: int = PROTOCOL_GRID.width) -> None:
-        super().__init__(device=device)
+        super().__init__(device=device, height=height, width=width)
         if hole_fill not in HOLE_FILLS:
             raise ValueError(f"hole_fill must be one of {HOLE_FILLS}, got {hole_fill!r}")
         if not inpaint_radius > 0:
@@ -67,14 +66,9 @@ class DepthWarpModel(VideoModel):
         self.min_visible_tracks = int(min_visible_tracks)
         self.depth_tolerance = float(depth_tolerance)
         self.depth_edge = float(depth_edge)
-        self._native = grid_native(height, width)
-
-    @property
-    def native(self) -> NativeFormat:
-        return self._native
 
     def fingerprint(self) -> dict[str, str]:
-        return {"name": self.name, "version": self.version, "hole_fill": self.hole_fill,
+        return {**super().fingerprint(), "hole_fill": self.hole_fill,
                 "inpaint_radius": repr(self.inpaint_radius), "min_visible_tracks": str(self.min_visible_tracks),
                 "depth_tolerance": repr(self.depth_tolerance), "depth_edge": repr(self.depth_edge)}
 

@@ -13,10 +13,9 @@ from typing import ClassVar
 
 import numpy as np
 
-from baselines._common import check_segment_length, grid_native
+from baselines._common import OnGridModel, check_segment_length
 from longvgenbench.errors import MismatchError, SplitError
-from longvgenbench.model import VideoModel
-from longvgenbench.records import PROTOCOL_GRID, NativeFormat, SegmentOutput, SegmentRequest, freeze_state
+from longvgenbench.records import SegmentOutput, SegmentRequest, freeze_state
 from longvgenbench.video_io import iter_frames
 
 
@@ -24,7 +23,7 @@ class GroundTruthUnavailableError(SplitError):
     """The oracle was asked for a sample whose split ships no ground-truth video."""
 
 
-class OracleModel(VideoModel):
+class OracleModel(OnGridModel):
     """Returns ground-truth frames ``[segment.start, segment.stop)`` of ``request.sample.ground_truth``.
 
     Frames are decoded as a stream over exactly that range (no whole-video decode). The ground
@@ -36,18 +35,6 @@ class OracleModel(VideoModel):
 
     name: ClassVar[str] = "oracle"
     version: ClassVar[str] = "1"
-
-    def __init__(self, device: str = "cpu", *, height: int = PROTOCOL_GRID.height,
-                 width: int = PROTOCOL_GRID.width) -> None:
-        super().__init__(device=device)
-        self._native = grid_native(height, width)
-
-    @property
-    def native(self) -> NativeFormat:
-        return self._native
-
-    def fingerprint(self) -> dict[str, str]:
-        return {"name": self.name, "version": self.version}
 
     def generate_segment(self, request: SegmentRequest, state: Mapping[str, np.ndarray]) -> SegmentOutput:
         sample, segment, grid = request.sample, request.segment, request.grid

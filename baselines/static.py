@@ -12,12 +12,11 @@ from typing import ClassVar
 
 import numpy as np
 
-from baselines._common import checked_first_frame, grid_native
-from longvgenbench.model import VideoModel
-from longvgenbench.records import PROTOCOL_GRID, NativeFormat, SegmentOutput, SegmentRequest, freeze_state
+from baselines._common import OnGridModel, checked_first_frame
+from longvgenbench.records import SegmentOutput, SegmentRequest, freeze_state
 
 
-class StaticModel(VideoModel):
+class StaticModel(OnGridModel):
     """Repeats ``request.first_frame`` for every frame of the grid's clip.
 
     Options: ``height`` / ``width``, the size reported by :attr:`native` (output always follows
@@ -26,18 +25,6 @@ class StaticModel(VideoModel):
 
     name: ClassVar[str] = "static"
     version: ClassVar[str] = "1"
-
-    def __init__(self, device: str = "cpu", *, height: int = PROTOCOL_GRID.height,
-                 width: int = PROTOCOL_GRID.width) -> None:
-        super().__init__(device=device)
-        self._native = grid_native(height, width)
-
-    @property
-    def native(self) -> NativeFormat:
-        return self._native
-
-    def fingerprint(self) -> dict[str, str]:
-        return {"name": self.name, "version": self.version}
 
     def generate_segment(self, request: SegmentRequest, state: Mapping[str, np.ndarray]) -> SegmentOutput:
         first = checked_first_frame(request)
