@@ -125,7 +125,25 @@ def splits_verify(split: str) -> None:
                f"{sum(len(s.segments) for s in loaded.samples)} clips, manifest {loaded.manifest_sha256[:16]}: OK")
 
 
-from longvgenbench import cli_run  # noqa: E402,F401  (registers generate/evaluate/run/report)
+from longvgenbench import cli_run, cli_weights  # noqa: E402,F401  (register their commands)
+
+PLUGIN_COMMANDS = "longvgenbench.cli"
+
+
+def _add_plugin_commands() -> None:
+    """Commands that plug-in packages own (e.g. `leaderboard`, `train`), from entry points."""
+    from importlib.metadata import entry_points
+
+    for ep in entry_points(group=PLUGIN_COMMANDS):
+        if ep.name in cli.commands:
+            continue
+        try:
+            cli.add_command(ep.load(), ep.name)
+        except Exception as exc:  # a broken plug-in must not take the whole CLI down
+            log.warning("plug-in command %s cannot be loaded: %s", ep.name, exc)
+
+
+_add_plugin_commands()
 
 
 def main() -> None:
