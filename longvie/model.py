@@ -1,0 +1,181 @@
+"""The LongVie 2 transformer: diffusers' Wan2.1 I2V DiT plus the dual (depth + track) controller.
+
+Why a custom forward instead of diffusers' ``WanTransformer3DModel.forward``: LongVie 2 needs
+three things that forward cannot do — history tokens in front of the clip's tokens with shifted
+RoPE frame indices (dropped again before the head), two half-width control branches that run
+beside base blocks 0..11 on their own token streams, and the per-layer zero-initialised fusion
+of those branches into the *current-clip* tokens only. Everything else (patch embedding,
+condition embedder, blocks, head) is diffusers' own modules, so the official weights load into
+them with diffusers' names (see ``checkpoint.py`` for the mapping).
+
+Shapes (B batch, F latent frames, H/W latent size, Fh history latent frames):
+``latents`` (B, 16, F, H, W); ``image_condition`` (B, 20, F, H, W) = first-frame mask 4 | image
+latents 16; ``dense`` / ``sparse`` (B, 36, F, H, W) = control latents 16 | mask 4 | first control
+frame latents 16; ``history`` (B, 16, Fh, H, W) normalised VAE latents of the history frames.
+"""
+
+from __future__ import annotations
+
+import torch
+from diffusers.models.transformers.transformer_wan import WanTransformer3DModel, WanTransformerBlock
+from torch import nn
+from torch.utils.checkpoint import checkpoint
+
+from longvie.config import LongVie2Config
+
+#: Channels of ones in front of the history latents (they fill the noisy-latent and mask slots).
+HISTORY_ONES_CHANNELS = 20
+
+
+def _control_block(config: LongVie2Config) -> WanTransformerBlock:
+    return WanTransformerBlock(config.control_dim, config.control_ffn_dim, config.control_heads,
+                               qk_norm="rms_norm_across_heads", cross_attn_norm=True, eps=config.eps,
+                               added_kv_proj_dim=config.control_dim)
+
+
+def _zero_linear(in_features: int, out_features: int) -> nn.Linear:
+    layer = nn.Linear(in_features, out_features)
+    nn.init.zeros_(layer.weight)
+    nn.init.zeros_(layer.bias)
+    return layer
+
+
+class DualController(nn.Module):
+    """The two control branches and their projections (upstream ``WanModelDualControl``).
+
+    Parameter names map one to one onto the official ``control.safetensors`` names
+    (``checkpoint.control_name_to_ours``). The input projections and the per-layer fusion are
+    zero-initialised, so a fresh controller leaves the base model's output unchanged.
+    """
+
+    def __init__(self, config: LongVie2Config) -> None:
+        super().__init__()
+        self.config = config
+        d, cd = config.dim, config.control_dim
+        self.dense_blocks = nn.ModuleList([_control_block(config) for _ in range(config.control_layers)])
+        self.sparse_blocks = nn.ModuleList([_control_block(config) for _ in range(config.control_layers)])
+        self.dense_in = _zero_linear(d, cd)
+        self.sparse_in = _zero_linear(d, cd)
+        self.text_proj = nn.Linear(d, cd)
+        self.time_proj = nn.Linear(d, cd)
+        self.fusion = nn.ModuleList([_zero_linear(cd, d) for _ in range(config.control_layers)])
+
+
+class LongVie2Transformer(nn.Module):
+    """Base Wan2.1 I2V DiT (``self.base``, diffusers) and the dual controller (``self.controller``).
+
+    ``controller`` is None for the plain Wan2.1 I2V model (``with_controller=False``).
+    """
+
+    def __init__(self, config: LongVie2Config, with_controller: bool = True) -> None:
+        super().__init__()
+        self.config = config
+        self.base = WanTransformer3DModel(**config.diffusers_base_config())
+        self.controller = DualController(config) if with_controller else None
+        self.gradient_checkpointing = False
+
+    # -- helpers -------------------------------------------------------------------------------
+    def _rope(self, frames: int, height: int, width: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+        """RoPE cos/sin for a (frames, height, width) token grid (frame indices 0..frames-1)."""
+        rope = self.base.rope
+        split = [rope.t_dim, rope.h_dim, rope.w_dim]
+        tables = []
+        for full in (rope.freqs_cos, rope.freqs_sin):
+            ft, fh, fw = full.to(device).split(split, dim=1)
+            if frames > ft.shape[0] or height > fh.shape[0] or width > fw.shape[0]:
+                raise ValueError(f"token grid {frames}x{height}x{width} exceeds RoPE length {ft.shape[0]}")
+            grid = torch.cat([
+                ft[:frames].view(frames, 1, 1, -1).expand(frames, height, width, -1),
+                fh[:height].view(1, height, 1, -1).expand(frames, height, width, -1),
+                fw[:width].view(1, 1, width, -1).expand(frames, height, width, -1),
+            ], dim=-1)
+            tables.append(grid.reshape(1, frames * height * width, 1, -1))
+        return tables[0], tables[1]
+
+    def _embed(self, x: torch.Tensor) -> torch.Tensor:
+        """Base patch embedding, flattened to (B, tokens, dim) in (f, h, w) order."""
+        weight = self.base.patch_embedding.weight
+        return self.base.patch_embedding(x.to(weight.dtype)).flatten(2).transpose(1, 2).contiguous()
+
+    def _run(self, block: nn.Module, *args: torch.Tensor | tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+        if self.gradient_checkpointing and torch.is_grad_enabled():
+            return checkpoint(block, *args, use_reentrant=False)
+        return block(*args)
+
+    # -- forward -------------------------------------------------------------------------------
+    def forward(self, latents: torch.Tensor, timestep: torch.Tensor, text_embeds: torch.Tensor,
+                image_embeds: torch.Tensor, image_condition: torch.Tensor, *, dense: torch.Tensor | None = None,
+                sparse: torch.Tensor | None = None, history: torch.Tensor | None = None,
+                dense_scale: float | torch.Tensor = 1.0, dense_token_scale: float | torch.Tensor = 1.0) -> torch.Tensor:
+        """Predicted velocity (B, out_channels, F, H, W) for the current clip.
+
+        ``timestep`` (B,) is used as given (the sampler rounds it to bf16 like upstream).
+        ``dense_scale`` is lambda of the paper's feature-level degradation (1 at inference);
+        ``dense_token_scale`` multiplies the patch-embedded depth tokens (a training augmentation).
+        """
+        base, cfg = self.base, self.config
+        batch, _, frames, height, width = latents.shape
+        p_t, p_h, p_w = cfg.patch_size
+        grid_f, grid_h, grid_w = frames // p_t, height // p_h, width // p_w
+        if image_condition.shape[2:] != latents.shape[2:]:
+            raise ValueError(f"image_condition {tuple(image_condition.shape)} does not match latents "
+                             f"{tuple(latents.shape)}")
+        tokens = self._embed(torch.cat([latents, image_condition.to(latents.dtype)], dim=1))
+        history_tokens = 0
+        history_frames = 0
+        if history is not None and history.shape[2] > 0:
+            history_frames = history.shape[2] // p_t
+            ones = torch.ones(batch, HISTORY_ONES_CHANNELS, *history.shape[2:], dtype=history.dtype,
+                              device=history.device)
+            hist = self._embed(torch.cat([ones, history], dim=1))
+            history_tokens = hist.shape[1]
+            tokens = torch.cat([hist, tokens], dim=1)
+        rope_main = self._rope(history_frames + grid_f, grid_h, grid_w, tokens.device)
+
+        temb, tproj, context, image_context = base.condition_embedder(timestep, text_embeds, image_embeds)
+        tproj = tproj.unflatten(1, (6, -1))
+        if image_context is not None:
+            context = torch.cat([image_context, context], dim=1)
+
+        branches = self._control_streams(dense, sparse, dense_token_scale)
+        if branches:
+            ctrl = self.controller
+            ctrl_context = ctrl.text_proj(context)
+            ctrl_tmod = ctrl.time_proj(tproj)
+            rope_ctrl = self._rope(grid_f, grid_h, grid_w, tokens.device)
+
+        for index, block in enumerate(base.blocks):
+            tokens = self._run(block, tokens, context, tproj, rope_main)
+            if branches and index < cfg.control_layers:
+                fused = None
+                for name in list(branches):
+                    blocks = ctrl.dense_blocks if name == "dense" else ctrl.sparse_blocks
+                    branches[name] = self._run(blocks[index], branches[name], ctrl_context, ctrl_tmod, rope_ctrl)
+                    part = branches[name] * dense_scale if name == "dense" else branches[name]
+                    fused = part if fused is None else fused + part
+                injection = ctrl.fusion[index](fused)
+                tokens = torch.cat([tokens[:, :history_tokens], tokens[:, history_tokens:] + injection], dim=1)
+
+        tokens = tokens[:, history_tokens:]
+        shift, scale = (base.scale_shift_table.to(temb.device) + temb.unsqueeze(1)).chunk(2, dim=1)
+        tokens = (base.norm_out(tokens.float()) * (1 + scale) + shift).type_as(tokens)
+        tokens = base.proj_out(tokens)
+        tokens = tokens.reshape(batch, grid_f, grid_h, grid_w, p_t, p_h, p_w, -1)
+        return tokens.permute(0, 7, 1, 4, 2, 5, 3, 6).flatten(6, 7).flatten(4, 5).flatten(2, 3)
+
+    def _control_streams(self, dense: torch.Tensor | None, sparse: torch.Tensor | None,
+                         dense_token_scale: float | torch.Tensor) -> dict[str, torch.Tensor]:
+        """Initial token streams of the branches that have an input (empty without a controller)."""
+        if dense is None and sparse is None:
+            return {}
+        if self.controller is None:
+            raise ValueError("this model has no controller (plain Wan2.1 I2V) but control inputs were given")
+        streams: dict[str, torch.Tensor] = {}
+        if dense is not None:
+            streams["dense"] = self.controller.dense_in(self._embed(dense) * dense_token_scale)
+        if sparse is not None:
+            streams["sparse"] = self.controller.sparse_in(self._embed(sparse))
+        return streams
+
+
+__all__ = ["HISTORY_ONES_CHANNELS", "DualController", "LongVie2Transformer"]
