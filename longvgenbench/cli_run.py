@@ -161,14 +161,16 @@ def run_command(models: tuple[str, ...], split: str, out: Path, seed: int, overw
         _write_report([out / name for name in models], out / "report")
 
 
-def _write_report(run_dirs: Sequence[Path], out: Path) -> None:
+def _write_report(run_dirs: Sequence[Path], out: Path, **options: object):
     from longvgenbench.report import write_report
     from longvgenbench.results import load_results
 
-    files = write_report([load_results(d) for d in run_dirs], out, run_dirs=list(run_dirs))
+    files = write_report([load_results(d) for d in run_dirs], out, run_dirs=list(run_dirs),
+                         **options)  # type: ignore[arg-type]
     for warning in files.warnings:
         click.echo(f"warning: {warning}", err=True)
     click.echo(f"report: {files.markdown} and {files.html}")
+    return files
 
 
 def _expand_runs(paths: Sequence[Path]) -> list[Path]:
@@ -188,11 +190,32 @@ def _expand_runs(paths: Sequence[Path]) -> list[Path]:
 @cli.command("report")
 @click.argument("runs", nargs=-1, required=True, type=click.Path(path_type=Path, exists=True, file_okay=False))
 @click.option("-o", "--out", type=click.Path(path_type=Path), required=True, help="Report directory.")
-def report_command(runs: tuple[Path, ...], out: Path) -> None:
-    """Write a Markdown + standalone HTML report (tables with 95% intervals, metrics over time).
+@click.option("--contact-video", default=None, help="Video id for the contact sheet (default: the first).")
+@click.option("--published/--no-published", default=True, show_default=True,
+              help="Add the LongVie 2 paper's numbers as a separate block.")
+def report_command(runs: tuple[Path, ...], out: Path, contact_video: str | None, published: bool) -> None:
+    """Write a Markdown + standalone HTML report (tables with 95% intervals, metrics over time,
+    per-category bars, a radar, a contact sheet) with metrics.csv and metrics.parquet.
 
     \b
     Example:
       longvgenbench report runs/demo --out runs/demo/report
     """
-    _write_report(_expand_runs(runs), out)
+    _write_report(_expand_runs(runs), out, contact_video=contact_video, include_published=published)
+
+
+@cli.command("compare")
+@click.argument("runs", nargs=-1, required=True, type=click.Path(path_type=Path, exists=True, file_okay=False))
+@click.option("-o", "--out", type=click.Path(path_type=Path), required=True, help="Report directory.")
+@click.option("--contact-video", default=None, help="Video id for the contact sheet (default: the first).")
+def compare_command(runs: tuple[Path, ...], out: Path, contact_video: str | None) -> None:
+    """Paired differences of every run against the first (per video, 95% bootstrap over videos),
+    in a full report (differences.csv/.parquet beside it). Runs must share a split.
+
+    \b
+    Example:
+      longvgenbench compare runs/demo/static runs/demo/depth-warp --out runs/demo/compare
+    """
+    files = _write_report(_expand_runs(runs), out, contact_video=contact_video, paired=True)
+    for line in files.differences_text:
+        click.echo(line)

@@ -1,4 +1,8 @@
-"""``write_report``: results in, a folder with report.md, report.html, metrics.csv and plots/ out.
+"""``write_report``: results in, a folder with report.md, report.html, metrics.csv/.parquet and plots/ out.
+
+Besides the curves over time: per-category bars, a radar of normalised scores, a contact sheet
+of frames along one video (run directories needed), and, with ``paired=True``, paired
+differences of every run against the first (``differences.csv``/``.parquet``).
 
 Order matters for safety: inputs are checked before anything is written (a refused report
 leaves the folder untouched), plots are written before the HTML that inlines them, and every
@@ -14,6 +18,8 @@ from pathlib import Path
 
 from longvgenbench import atomic
 from longvgenbench.report import published
+from longvgenbench.report.charts import CONTACT_TIMES, Chart, category_bars, contact_sheet, radar
+from longvgenbench.report.compare import differences_frame, differences_table, paired_differences, per_video
 from longvgenbench.report.document import Block, Bullets, Document, Figure, Heading, Paragraph
 from longvgenbench.report.inputs import (
     MetricInfo,
@@ -49,6 +55,12 @@ class ReportFiles:
     plots: tuple[Path, ...]
     #: the comparability flags shown in the report (also useful for a CLI to print)
     warnings: tuple[str, ...]
+    parquet: Path | None = None
+    #: paired differences against the first run (``paired=True``), as CSV and Parquet
+    differences_csv: Path | None = None
+    differences_parquet: Path | None = None
+    #: not-significant notes and the like, one line per difference (for a CLI to print)
+    differences_text: tuple[str, ...] = ()
 
 
 def write_report(
@@ -60,11 +72,16 @@ def write_report(
     include_published: bool = True,
     allow_mixed_splits: bool = False,
     generated_at: dt.datetime | None = None,
+    contact_video: str | None = None,
+    paired: bool = False,
 ) -> ReportFiles:
     """Write a report comparing ``results`` (one per model run) into ``out_dir``.
 
     Raises ``MixedSplitsError`` for results on different split manifests unless
     ``allow_mixed_splits``; ``ReportInputError`` for no results or mismatched ``run_dirs``.
+    ``contact_video``: a video id for the contact sheet (default: the first video of the first run
+    directory that has one). ``paired``: add paired differences against the first run (needs
+    ``run_dirs`` with samples.jsonl and one split).
     """
     runs = make_runs(results, run_dirs)
     warnings = check_splits(runs, allow_mixed_splits)
@@ -73,16 +90,97 @@ def write_report(
     out = Path(out_dir)
     when = (generated_at or dt.datetime.now(dt.timezone.utc)).astimezone(dt.timezone.utc)
 
+    diffs = _paired(runs) if paired else None  # before writing: a refused comparison writes nothing
     figures, plot_paths = _write_plots(runs, infos, out)
-    csv_path = out / "metrics.csv"
-    atomic.write_text(csv_path, long_table(runs).to_csv(index=False, lineterminator="\n"))
+    extra = _write_charts(runs, infos, out, contact_video, plot_paths)
+    table = long_table(runs)
+    csv_path, parquet_path = out / "metrics.csv", out / "metrics.parquet"
+    atomic.write_text(csv_path, table.to_csv(index=False, lineterminator="\n"))
+    atomic.write_bytes(parquet_path, table.to_parquet(index=False))
+    files: dict[str, object] = {}
+    blocks = _blocks(runs, infos, warnings, figures, when, include_published)
+    if diffs is not None:
+        frame = differences_frame(diffs)
+        files["differences_csv"], files["differences_parquet"] = out / "differences.csv", out / "differences.parquet"
+        atomic.write_text(out / "differences.csv", frame.to_csv(index=False, lineterminator="\n"))
+        atomic.write_bytes(out / "differences.parquet", frame.to_parquet(index=False))
+        files["differences_text"] = tuple(
+            f"{d.metric}: {d.other} - {d.baseline} = {d.difference.mean:.4g} "
+            f"[{d.difference.low:.4g}, {d.difference.high:.4g}] over {d.difference.n} videos: "
+            + ("not significant" if not d.significant else f"{d.other if d.better == 'other' else d.baseline} better")
+            for d in diffs)
+        blocks = (blocks[0], *_difference_blocks(diffs, runs[0].label), *blocks[1:])
+    blocks = (*blocks, *extra)
 
-    doc = Document(title=title, blocks=_blocks(runs, infos, warnings, figures, when, include_published))
+    doc = Document(title=title, blocks=blocks)
     md_path, html_path = out / "report.md", out / "report.html"
     atomic.write_text(md_path, render_markdown(doc))
     atomic.write_text(html_path, render_html(doc))
     return ReportFiles(markdown=md_path, html=html_path, csv=csv_path, plots=tuple(plot_paths),
-                       warnings=tuple(warnings))
+                       warnings=tuple(warnings), parquet=parquet_path, **files)  # type: ignore[arg-type]
+
+
+def _paired(runs: Sequence[Run]) -> list:
+    from longvgenbench.report.inputs import ReportInputError
+    from longvgenbench.results import read_rows
+
+    if any(run.run_dir is None or not (run.run_dir / "samples.jsonl").is_file() for run in runs):
+        raise ReportInputError("paired differences need every run's directory with its samples.jsonl")
+    if len(runs) < 2:
+        raise ReportInputError("paired differences need at least two runs (the first is the baseline)")
+    values = [per_video(read_rows(run.run_dir / "samples.jsonl")) for run in runs]  # type: ignore[operator]
+    return paired_differences(runs, values)
+
+
+def _difference_blocks(diffs: Sequence, baseline: str) -> list[Block]:
+    return [
+        Heading(2, f"Paired differences against {baseline}"),
+        Paragraph("Per video: run minus baseline (each video's value is the mean of its clips); mean over the videos "
+                  "both runs have, with a 95% bootstrap interval over videos. Bold: the interval excludes 0. "
+                  "\"Not significant\": the interval contains 0, so these videos do not tell the runs apart.",
+                  emphasis=True),
+        differences_table(diffs) if diffs else Paragraph("No metric is shared by the runs."),
+    ]
+
+
+def _write_charts(runs: Sequence[Run], infos: Mapping[str, MetricInfo], out: Path, contact_video: str | None,
+                  paths: list[Path]) -> list[Block]:
+    """Per-category bars, the radar and the contact sheet, written beside the other plots."""
+    def save(chart: Chart) -> Figure:
+        png, svg = out / "plots" / f"{chart.stem}.png", out / "plots" / f"{chart.stem}.svg"
+        atomic.write_bytes(png, chart.png)
+        atomic.write_bytes(svg, chart.svg)
+        paths.extend([png, svg])
+        return Figure(caption=chart.caption, png=png, relpath=f"plots/{chart.stem}.png")
+
+    blocks: list[Block] = []
+    bars = category_bars(runs, infos)
+    if bars:
+        blocks += [Heading(2, "By category, as bars"), *(save(c) for c in bars)]
+    chart = radar(runs, infos)
+    if chart is not None:
+        blocks += [Heading(2, "Normalised scores"),
+                   Paragraph("VBench dimensions use VBench's (Min, Max) ranges; SSIM and LPIPS their natural [0, 1] "
+                             "(LPIPS inverted); any other metric is scaled from the worst (0) to the best (1) run "
+                             "shown, so its axis only ranks these runs. Outward is better on every axis."),
+                   save(chart)]
+    video = contact_video or _first_video(runs)
+    if video is not None:
+        sheet = contact_sheet(runs, video)
+        if sheet is not None:
+            seconds = ", ".join(f"{t:g}" for t in CONTACT_TIMES)
+            blocks += [Heading(2, "Contact sheet"),
+                       Paragraph(f"Frames of {video} at {seconds} s, one row per run."), save(sheet)]
+    return blocks
+
+
+def _first_video(runs: Sequence[Run]) -> str | None:
+    for run in runs:
+        if run.run_dir is not None:
+            videos = sorted((run.run_dir / "videos").glob("*/video.mp4"))
+            if videos:
+                return videos[0].parent.name
+    return None
 
 
 def _write_plots(runs: Sequence[Run], infos: Mapping[str, MetricInfo], out: Path) -> tuple[list[Figure], list[Path]]:
