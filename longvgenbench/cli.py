@@ -125,6 +125,7 @@ def splits_verify(split: str) -> None:
                f"{sum(len(s.segments) for s in loaded.samples)} clips, manifest {loaded.manifest_sha256[:16]}: OK")
 
 
+import longvgenbench.cli_build  # noqa: E402,F401  (register the build command)
 from longvgenbench import cli_run, cli_weights  # noqa: E402,F401  (register their commands)
 
 PLUGIN_COMMANDS = "longvgenbench.cli"

@@ -1,0 +1,1 @@
+"""The split builder: anyone's long footage -> a LongVGenBench-protocol split (see ``pipeline.py``)."""
