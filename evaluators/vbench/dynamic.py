@@ -1,0 +1,219 @@
+"""VBench's dynamic degree, per 81-frame clip, with torchvision's RAFT-large (the "things" weights).
+
+The definition, as in VBench 0.1.5 (``vbench/dynamic_degree.py``):
+
+- frames: every ``max(1, round(fps / 8))``-th frame of the clip (Python's ``round``: 16 fps -> 2,
+  i.e. 41 of 81 frames), at native resolution;
+- each consecutive pair of sampled frames: replicate-padded on all sides to a multiple of 8 (RAFT's
+  "sintel" padding, split evenly), scaled to [-1, 1], RAFT with 20 refinement iterations; the pair's
+  score is the mean of the largest 5% of the flow magnitudes over the *padded* flow field (VBench
+  never unpads it), ``int(0.05 * H_pad * W_pad)`` values;
+- ``thres = 6.0 * min(H, W) / 256`` and ``count_num = round(4 * N / 16)`` with N the number of
+  *sampled frames* (not pairs);
+- the clip is dynamic (1.0) when at least ``count_num`` pair scores are strictly above ``thres``
+  and there is at least one pair; else 0.0. The per-video mean is the fraction of dynamic clips.
+
+Weights: torchvision's ``Raft_Large_Weights.C_T_V1`` file from torch hub's cache (ported by
+torchvision from the same checkpoint VBench loads); if only VBench's original ``raft-things.pth``
+is present it is converted to torchvision's layout on load (:func:`raft_things_to_torchvision`).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from evaluators._frames import check_frames
+from evaluators.vbench import catalog_motion
+from evaluators.vbench.catalog_motion import RAFT_LARGE_C_T_V1, RAFT_THINGS
+from longvgenbench.errors import WeightsUnavailableError
+from longvgenbench.evaluation.api import ClipEvaluator, ClipView, Level, MetricSpec
+
+RAFT_ITERATIONS = 20
+TOP_FRACTION = 0.05
+THRESHOLD_PER_256_PX = 6.0
+
+# Original RAFT names (princeton-vl, as in raft-things.pth) -> torchvision's RAFT names.
+_ENCODER_RULES: tuple[tuple[str, str], ...] = (
+    (r"conv1\.", "convnormrelu.0."),
+    (r"norm1\.", "convnormrelu.1."),
+    (r"conv2\.", "conv."),
+    (r"(layer\d\.\d)\.conv1\.", r"\1.convnormrelu1.0."),
+    (r"(layer\d\.\d)\.norm1\.", r"\1.convnormrelu1.1."),
+    (r"(layer\d\.\d)\.conv2\.", r"\1.convnormrelu2.0."),
+    (r"(layer\d\.\d)\.norm2\.", r"\1.convnormrelu2.1."),
+    (r"(layer\d\.\d)\.downsample\.(\d)\.", r"\1.downsample.\2."),
+)
+_UPDATE_RULES: tuple[tuple[str, str], ...] = (
+    (r"update_block\.encoder\.convc(\d)\.", r"update_block.motion_encoder.convcorr\1.0."),
+    (r"update_block\.encoder\.convf(\d)\.", r"update_block.motion_encoder.convflow\1.0."),
+    (r"update_block\.encoder\.conv\.", "update_block.motion_encoder.conv.0."),
+    (r"update_block\.gru\.conv([zrq])(\d)\.", r"update_block.recurrent_block.convgru\2.conv\1."),
+    (r"update_block\.flow_head\.", "update_block.flow_head."),
+    (r"update_block\.mask\.0\.", "mask_predictor.convrelu.0."),
+    (r"update_block\.mask\.2\.", "mask_predictor.conv."),
+)
+_ENCODERS = {"fnet": "feature_encoder", "cnet": "context_encoder"}
+
+
+def raft_things_to_torchvision(state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Rename an original-layout RAFT-large state dict (``raft-things.pth``) to torchvision's ``raft_large``.
+
+    The original keeps the stride-2 blocks' norm twice (``norm3`` and ``downsample.1`` are one
+    module); torchvision keeps it once, so ``norm3`` is dropped. Unknown keys raise, so a file of
+    another architecture is never half-loaded.
+    """
+    converted: dict[str, torch.Tensor] = {}
+    for raw_key, tensor in state.items():
+        key = raw_key.removeprefix("module.")
+        head, _, rest = key.partition(".")
+        new_key = None
+        if head in _ENCODERS:
+            if re.match(r"layer\d\.\d\.norm3\.", rest):
+                continue
+            for pattern, template in _ENCODER_RULES:
+                if re.match(pattern + r"(weight|bias|running_mean|running_var|num_batches_tracked)$", rest):
+                    new_key = f"{_ENCODERS[head]}." + re.sub("^" + pattern, template, rest)
+                    break
+        else:
+            for pattern, template in _UPDATE_RULES:
+                if re.match(pattern, key):
+                    new_key = re.sub("^" + pattern, template, key)
+                    break
+        if new_key is None:
+            raise KeyError(f"unexpected RAFT key {raw_key!r}: not an original RAFT-large checkpoint")
+        converted[new_key] = tensor
+    return converted
+
+
+def sampling_interval(fps: float) -> int:
+    """VBench's frame step: ``max(1, round(fps / 8))`` with Python's round-half-to-even."""
+    return max(1, round(fps / 8))
+
+
+def threshold(height: int, width: int) -> float:
+    return THRESHOLD_PER_256_PX * min(height, width) / 256.0
+
+
+def required_count(num_sampled_frames: int) -> int:
+    """How many pair scores must exceed the threshold: ``round(4 * N / 16)``, N = sampled frames."""
+    return round(4 * (num_sampled_frames / 16.0))
+
+
+def is_dynamic(pair_scores: np.ndarray, num_sampled_frames: int, thres: float) -> bool:
+    """VBench's ``check_move``: at least ``required_count`` scores strictly above ``thres``, and any pair at all."""
+    if len(pair_scores) == 0:
+        return False
+    return int(np.count_nonzero(np.asarray(pair_scores) > thres)) >= required_count(num_sampled_frames)
+
+
+def sintel_padding(height: int, width: int) -> tuple[int, int, int, int]:
+    """(left, right, top, bottom) replicate padding to multiples of 8, split evenly like RAFT's InputPadder."""
+    pad_h = (8 - height % 8) % 8
+    pad_w = (8 - width % 8) % 8
+    return pad_w // 2, pad_w - pad_w // 2, pad_h // 2, pad_h - pad_h // 2
+
+
+def top_magnitude_mean(flow: torch.Tensor) -> torch.Tensor:
+    """(B, 2, H, W) flow -> (B,) mean of the largest ``int(0.05 * H * W)`` magnitudes, in fp32."""
+    flow = flow.float()
+    magnitude = torch.sqrt(flow[:, 0] ** 2 + flow[:, 1] ** 2).flatten(1)
+    count = int(magnitude.shape[1] * TOP_FRACTION)
+    if count == 0:
+        return torch.full((flow.shape[0],), float("nan"), device=flow.device)
+    return torch.topk(magnitude, count, dim=1, sorted=False).values.mean(dim=1)
+
+
+class DynamicDegreeEvaluator(ClipEvaluator):
+    """VBench dynamic degree per clip (1.0 dynamic / 0.0 static); a video's mean is its fraction of dynamic clips."""
+
+    name: ClassVar[str] = "dynamic_degree"
+    version: ClassVar[str] = "1.0"
+    metrics: ClassVar[tuple[MetricSpec, ...]] = (
+        MetricSpec(
+            "dynamic_degree", Level.CLIP, True,
+            "VBench 0.1.5 dynamic degree of the clip: 1 if enough RAFT top-5% flow magnitudes (every "
+            "round(fps/8)-th frame) exceed 6*min(H,W)/256, else 0; the video mean is the fraction of dynamic clips",
+            "fraction",
+        ),
+    )
+
+    def __init__(self, device: str = "cpu", precision: str = "auto", batch_size: int = 8,
+                 verify_weights: bool = True) -> None:
+        super().__init__(device)
+        catalog_motion.autocast_dtype(precision, device)  # validates
+        self.precision = precision
+        self.batch_size = max(1, int(batch_size))
+        self.verify_weights = verify_weights
+        self._resolved: tuple[Any, Any, str] | None = None
+        self._model: torch.nn.Module | None = None
+
+    def protocol(self) -> dict[str, object]:
+        return {
+            "reference": "VBench 0.1.5 dynamic_degree", "flow": "torchvision raft_large",
+            "iterations": RAFT_ITERATIONS, "frame_step": "max(1, round(fps/8))", "resolution": "native",
+            "padding": "replicate to multiples of 8, split evenly (RAFT 'sintel'); scores over the padded flow",
+            "input_range": [-1.0, 1.0], "pair_score": "mean of the top 5% flow magnitudes",
+            "threshold": "6.0 * min(H, W) / 256", "count": "round(4 * N_sampled_frames / 16) pairs above threshold",
+            "unit": "per clip 0/1; per video the fraction of dynamic clips",
+            "precision": self.precision, "autocast": str(catalog_motion.autocast_dtype(self.precision, self.device)),
+        }
+
+    def _weights(self) -> tuple[Any, Any, str]:
+        if self._resolved is None:
+            self._resolved = catalog_motion.resolve_first((RAFT_LARGE_C_T_V1, RAFT_THINGS), self.verify_weights)
+        return self._resolved
+
+    def check_available(self) -> None:
+        self._weights()
+
+    def weight_hashes(self) -> dict[str, str]:
+        item, _, digest = self._weights()
+        return {item.filename: digest}
+
+    def _load(self) -> torch.nn.Module:
+        if self._model is None:
+            from torchvision.models.optical_flow import raft_large
+
+            item, path, _ = self._weights()
+            state = catalog_motion.load_state_dict(path)
+            if item is RAFT_THINGS:
+                state = raft_things_to_torchvision(state)
+            model = raft_large(weights=None, progress=False)
+            try:
+                model.load_state_dict(state, strict=True)
+            except RuntimeError as exc:
+                raise WeightsUnavailableError(item.filename, path, f"is not a RAFT-large checkpoint ({exc})") from exc
+            self._model = model.eval().to(self.device)
+        return self._model
+
+    def pair_scores(self, frames: np.ndarray, fps: float) -> np.ndarray:
+        """The top-5% flow magnitude of every consecutive pair of sampled frames (float64, one host sync)."""
+        model = self._load()
+        sampled = frames[:: sampling_interval(fps)]
+        if len(sampled) < 2:
+            return np.zeros(0, dtype=np.float64)
+        dtype = catalog_motion.autocast_dtype(self.precision, self.device)
+        pad = sintel_padding(sampled.shape[1], sampled.shape[2])
+        video = torch.from_numpy(np.ascontiguousarray(sampled)).to(self.device).permute(0, 3, 1, 2)
+        scores = []
+        with catalog_motion.inference(self.device, dtype):
+            for start in range(0, len(sampled) - 1, self.batch_size):
+                stop = min(start + self.batch_size, len(sampled) - 1)
+                pair = video[start : stop + 1].float()
+                pair = F.pad(pair, pad, mode="replicate") / 255.0 * 2.0 - 1.0
+                flow = model(pair[:-1].contiguous(), pair[1:].contiguous(), num_flow_updates=RAFT_ITERATIONS)[-1]
+                scores.append(top_magnitude_mean(flow))
+        return torch.cat(scores).double().cpu().numpy()
+
+    def score_clip(self, clip: ClipView) -> Mapping[str, float]:
+        frames = check_frames(clip.frames, clip, min_frames=1)
+        scores = self.pair_scores(frames, clip.sample.fps)
+        num_sampled = len(range(0, frames.shape[0], sampling_interval(clip.sample.fps)))
+        dynamic = is_dynamic(scores, num_sampled, threshold(frames.shape[1], frames.shape[2]))
+        return {"dynamic_degree": 1.0 if dynamic else 0.0}

@@ -1,0 +1,139 @@
+"""VBench's imaging quality per clip: MUSIQ (pyiqa's architecture, SPAQ weights), mean over frames.
+
+As in VBench 0.1.5 (``vbench/imaging_quality.py``, default ``preprocess_mode='longer'``): frames as
+float 0..255; if ``max(H, W) > 512`` they are resized (bilinear, no antialias, on the float
+values) to ``(int(s * H), int(s * W))`` with ``s = 512 / max(H, W)``; then ``/ 255``; MUSIQ's own
+multi-scale patching (pyiqa) turns each frame into a MOS in 0..100. VBench averages the MOS over
+all frames of a video and divides the dimension's overall score by 100.
+
+Scale of our number: **MOS / 100**, i.e. 0..1 like VBench's ``imaging_quality`` score and like the
+other VBench dimensions here; the paper's table (I.Q. 69.77) shows the same number x100. Per clip:
+the mean over the clip's frames; per video: the mean of its clips. Frames are scored in batches
+(pyiqa's patching is per image, so a batch gives the same numbers as one frame at a time).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from evaluators._frames import check_frames
+from evaluators.vbench import catalog_motion
+from evaluators.vbench.catalog_motion import MUSIQ_SPAQ
+from longvgenbench.errors import WeightsUnavailableError
+from longvgenbench.evaluation.api import ClipEvaluator, ClipView, Level, MetricSpec
+
+LONGER_SIDE = 512
+MOS_SCALE = 100.0
+
+
+def musiq_input_size(height: int, width: int) -> tuple[int, int]:
+    """VBench's 'longer' rule: frames whose longer side exceeds 512 px are shrunk so it is 512 (int() truncation)."""
+    if max(height, width) <= LONGER_SIDE:
+        return height, width
+    scale = 512.0 / max(height, width)
+    return int(scale * height), int(scale * width)
+
+
+def preprocess(frames: torch.Tensor) -> torch.Tensor:
+    """uint8 (B, 3, H, W) on the device -> float (B, 3, h, w) in [0, 1], resized by :func:`musiq_input_size`."""
+    images = frames.float()
+    size = musiq_input_size(images.shape[-2], images.shape[-1])
+    if size != tuple(images.shape[-2:]):
+        images = F.interpolate(images, size=size, mode="bilinear", align_corners=False, antialias=False)
+    return images / 255.0
+
+
+def build_musiq(state: Mapping[str, torch.Tensor] | None = None) -> torch.nn.Module:
+    """pyiqa's MUSIQ with one output (the SPAQ head), never downloading; ``state`` loaded strictly."""
+    from pyiqa.archs.musiq_arch import MUSIQ
+
+    model = MUSIQ(pretrained=False, num_class=1)
+    if state is not None:
+        model.load_state_dict({k.removeprefix("module."): v for k, v in state.items()}, strict=True)
+    return model.eval()
+
+
+class ImagingQualityEvaluator(ClipEvaluator):
+    """VBench imaging quality (MUSIQ-SPAQ MOS / 100), mean over a clip's frames."""
+
+    name: ClassVar[str] = "imaging_quality"
+    version: ClassVar[str] = "1.0"
+    metrics: ClassVar[tuple[MetricSpec, ...]] = (
+        MetricSpec(
+            "imaging_quality", Level.CLIP, True,
+            "VBench 0.1.5 imaging quality: MUSIQ (SPAQ) MOS of every frame (longer side > 512 px resized to 512, "
+            "bilinear, no antialias), mean over the clip, divided by 100",
+            "MOS/100",
+        ),
+    )
+
+    def __init__(self, device: str = "cpu", precision: str = "auto", batch_size: int = 16,
+                 verify_weights: bool = True) -> None:
+        super().__init__(device)
+        catalog_motion.autocast_dtype(precision, device)
+        self.precision = precision
+        self.batch_size = max(1, int(batch_size))
+        self.verify_weights = verify_weights
+        self._resolved: tuple[Any, str] | None = None
+        self._model: torch.nn.Module | None = None
+
+    def protocol(self) -> dict[str, object]:
+        import pyiqa
+
+        return {
+            "reference": "VBench 0.1.5 imaging_quality (preprocess_mode 'longer')", "model": "MUSIQ, SPAQ weights",
+            "architecture": f"pyiqa {pyiqa.__version__} musiq_arch.MUSIQ(num_class=1)",
+            "resize": "if max(H,W) > 512: (int(s*H), int(s*W)), s = 512/max(H,W), bilinear, no antialias, float",
+            "input_range": [0.0, 1.0], "per_clip": "mean MOS over the clip's frames",
+            "scale": "MOS / 100 (VBench's dimension score; the paper's table shows x100)",
+            "precision": self.precision, "autocast": str(catalog_motion.autocast_dtype(self.precision, self.device)),
+        }
+
+    def _weights(self) -> tuple[Any, str]:
+        if self._resolved is None:
+            self._resolved = catalog_motion.resolve(MUSIQ_SPAQ, self.verify_weights)
+        return self._resolved
+
+    def check_available(self) -> None:
+        self._weights()
+        try:
+            import pyiqa  # noqa: F401
+        except ImportError as exc:
+            raise WeightsUnavailableError(
+                "pyiqa (MUSIQ architecture)", None,
+                "the pyiqa package is not installed: pip install 'longvgenbench[vbench]' (or pip install pyiqa)",
+            ) from exc
+
+    def weight_hashes(self) -> dict[str, str]:
+        return {MUSIQ_SPAQ.filename: self._weights()[1]}
+
+    def _load(self) -> torch.nn.Module:
+        if self._model is None:
+            self.check_available()
+            path, _ = self._weights()
+            try:
+                model = build_musiq(catalog_motion.load_state_dict(path))
+            except RuntimeError as exc:
+                raise WeightsUnavailableError(MUSIQ_SPAQ.filename, path, f"is not a MUSIQ checkpoint ({exc})") from exc
+            self._model = model.to(self.device)
+        return self._model
+
+    def frame_scores(self, frames: np.ndarray) -> np.ndarray:
+        """MOS (0..100) of every frame, float64, one host sync."""
+        model = self._load()
+        dtype = catalog_motion.autocast_dtype(self.precision, self.device)
+        video = torch.from_numpy(np.ascontiguousarray(frames)).to(self.device).permute(0, 3, 1, 2)
+        scores = []
+        with catalog_motion.inference(self.device, dtype):
+            for start in range(0, video.shape[0], self.batch_size):
+                scores.append(model(preprocess(video[start : start + self.batch_size])).float().reshape(-1))
+        return torch.cat(scores).double().cpu().numpy()
+
+    def score_clip(self, clip: ClipView) -> Mapping[str, float]:
+        frames = check_frames(clip.frames, clip)
+        return {"imaging_quality": float(np.mean(self.frame_scores(frames))) / MOS_SCALE}

@@ -1,0 +1,137 @@
+"""VBench's motion smoothness per 81-frame clip, with AMT-S frame interpolation.
+
+As in VBench 0.1.5 (``vbench/motion_smoothness.py``): take the even frames 0, 2, 4, ... as float
+``uint8 / 255``, replicate-pad them to multiples of 16 (split evenly), interpolate the midpoint
+(t = 0.5) of every consecutive even pair with AMT-S, unpad, convert back with ``x * 255`` clipped to
+0..255 and *truncated* to uint8, and compare each with the real odd frame 1, 3, 5, ...: the mean
+absolute difference over all pixels and channels, averaged over the pairs; score
+``(255 - mean) / 255`` (1 = perfectly predictable motion). VBench scores a whole video; we score
+each clip (81 frames: 41 even frames, 40 interpolations) and average the clips per video.
+
+VBench shrinks the input when its VRAM heuristic says the GPU is small (``scale_factor < 1``);
+for 480x832 and for 1080p on any GPU with >= 16 GB, and always on CPU, the scale is 1, which is
+what we use everywhere (recorded in the protocol). The fast GPU precision is fp16 (bf16's 8-bit
+mantissa moves interpolated pixels by about one grey level, too much for a 1e-3 tolerance).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from evaluators._frames import check_frames
+from evaluators.vbench import catalog_motion
+from evaluators.vbench.catalog_motion import AMT_S
+from longvgenbench.errors import WeightsUnavailableError
+from longvgenbench.evaluation.api import ClipEvaluator, ClipView, Level, MetricSpec
+
+PAD_MULTIPLE = 16
+
+
+def even_padding(height: int, width: int, multiple: int = PAD_MULTIPLE) -> tuple[int, int, int, int]:
+    """(left, right, top, bottom) replicate padding to multiples of ``multiple``, split evenly (AMT's InputPadder)."""
+    pad_h = (multiple - height % multiple) % multiple
+    pad_w = (multiple - width % multiple) % multiple
+    return pad_w // 2, pad_w - pad_w // 2, pad_h // 2, pad_h - pad_h // 2
+
+
+def to_uint8_truncated(images: torch.Tensor) -> torch.Tensor:
+    """[0, 1] floats -> uint8 as VBench's ``tensor2img``: ``x * 255``, clip to 0..255, truncate (no rounding)."""
+    return (images.float() * 255.0).clamp_(0.0, 255.0).to(torch.uint8)
+
+
+def smoothness_from_diffs(mean_abs_diffs: np.ndarray) -> float:
+    """``(255 - mean) / 255`` of the per-frame mean absolute differences (grey levels)."""
+    return (255.0 - float(np.mean(mean_abs_diffs))) / 255.0
+
+
+class MotionSmoothnessEvaluator(ClipEvaluator):
+    """VBench motion smoothness: how well AMT-S predicts each odd frame from its even neighbours."""
+
+    name: ClassVar[str] = "motion_smoothness"
+    version: ClassVar[str] = "1.0"
+    metrics: ClassVar[tuple[MetricSpec, ...]] = (
+        MetricSpec(
+            "motion_smoothness", Level.CLIP, True,
+            "VBench 0.1.5 motion smoothness: AMT-S interpolates every odd frame from its even neighbours; "
+            "(255 - mean abs difference to the real odd frames) / 255",
+            "fraction",
+        ),
+    )
+
+    def __init__(self, device: str = "cpu", precision: str = "auto", batch_size: int = 4,
+                 verify_weights: bool = True) -> None:
+        super().__init__(device)
+        catalog_motion.autocast_dtype(precision, device)
+        self.precision = precision
+        self.batch_size = max(1, int(batch_size))
+        self.verify_weights = verify_weights
+        self._resolved: tuple[Any, str] | None = None
+        self._model: torch.nn.Module | None = None
+
+    def _dtype(self) -> torch.dtype | None:
+        return catalog_motion.autocast_dtype(self.precision, self.device, fast=torch.float16)
+
+    def protocol(self) -> dict[str, object]:
+        return {
+            "reference": "VBench 0.1.5 motion_smoothness", "model": "AMT-S (this suite's implementation)",
+            "frames": "even frames 0,2,4,... interpolated at t=0.5, compared with odd frames 1,3,5,...",
+            "input_range": [0.0, 1.0], "padding": "replicate to multiples of 16, split evenly", "scale_factor": 1.0,
+            "output": "x*255 clipped to 0..255, truncated to uint8", "score": "(255 - mean abs diff) / 255",
+            "per_video": "mean of the clips' scores",
+            "precision": self.precision, "autocast": str(self._dtype()),
+        }
+
+    def _weights(self) -> tuple[Any, str]:
+        if self._resolved is None:
+            self._resolved = catalog_motion.resolve(AMT_S, self.verify_weights)
+        return self._resolved
+
+    def check_available(self) -> None:
+        self._weights()
+
+    def weight_hashes(self) -> dict[str, str]:
+        return {AMT_S.filename: self._weights()[1]}
+
+    def _load(self) -> torch.nn.Module:
+        if self._model is None:
+            from evaluators.vbench.amt.model import AMTS
+
+            path, _ = self._weights()
+            checkpoint = catalog_motion.load_state_dict(path)
+            state = checkpoint.get("state_dict", checkpoint)
+            model = AMTS()
+            try:
+                model.load_state_dict({k.removeprefix("module."): v for k, v in state.items()}, strict=True)
+            except RuntimeError as exc:
+                raise WeightsUnavailableError(AMT_S.filename, path, f"is not an AMT-S checkpoint ({exc})") from exc
+            self._model = model.eval().to(self.device)
+        return self._model
+
+    def interpolated_diffs(self, frames: np.ndarray) -> np.ndarray:
+        """Mean absolute difference (grey levels, float64) of every interpolated odd frame to the real one."""
+        model = self._load()
+        height, width = frames.shape[1:3]
+        left, right, top, bottom = even_padding(height, width)
+        video = torch.from_numpy(np.ascontiguousarray(frames)).to(self.device).permute(0, 3, 1, 2)
+        even, odd = video[0::2], video[1::2]
+        pairs = min(len(even) - 1, len(odd))
+        t = torch.full((1, 1, 1, 1), 0.5, device=self.device)
+        totals = []
+        with catalog_motion.inference(self.device, self._dtype()):
+            for start in range(0, pairs, self.batch_size):
+                stop = min(start + self.batch_size, pairs)
+                inputs = F.pad(even[start : stop + 1].float() / 255.0, (left, right, top, bottom), mode="replicate")
+                predicted = model(inputs[:-1], inputs[1:], t)[..., top : top + height, left : left + width]
+                difference = (to_uint8_truncated(predicted).short() - odd[start:stop].short()).abs()
+                totals.append(difference.flatten(1).sum(dim=1, dtype=torch.int64))
+        per_frame = torch.cat(totals).cpu().numpy().astype(np.float64)
+        return per_frame / float(3 * height * width)
+
+    def score_clip(self, clip: ClipView) -> Mapping[str, float]:
+        frames = check_frames(clip.frames, clip, min_frames=3)
+        return {"motion_smoothness": smoothness_from_diffs(self.interpolated_diffs(frames))}
