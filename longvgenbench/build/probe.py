@@ -106,6 +106,9 @@ def _open(path: Path) -> av.container.InputContainer:
         raise RejectedSource(path, "file is empty (0 bytes)")
     try:
         container = av.open(str(path), mode="r")
+    except av.error.EOFError as exc:
+        raise RejectedSource(path, "unreadable: the file ends before its first frame (0 frames, or truncated)") \
+            from exc
     except (av.error.FFmpegError, UnicodeDecodeError, ValueError) as exc:
         raise RejectedSource(path, f"unreadable: not a video container, or corrupt or truncated ({exc})") from exc
     if not container.streams.video:
