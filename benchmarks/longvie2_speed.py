@@ -1,0 +1,194 @@
+"""LongVie 2 speed and memory on one GPU: real-size transformer with random bf16 weights.
+
+The numbers the model produces do not matter here, the time does: one 81-frame clip at
+352x640 is 21 latent frames of 44x80 (18,480 tokens) plus 2 history latent frames (1,760
+tokens), 50 Euler steps with CFG (batched into one forward of batch 2 unless --no-batched-cfg),
+the dense and sparse control branches in both passes. The VAE (real size, random weights)
+encodes every clip input (first frame + 80 zeros, depth and track videos, their first frames,
+5 history frames) and decodes the 81 frames. The text and CLIP encoders are not timed (once
+per clip, well under a second on the GPU); say so when quoting.
+
+Modes: ``none`` (everything resident), ``group`` (diffusers' leaf-level group offloading with
+CUDA streams: weights live in pinned CPU memory and are prefetched; for GPUs of 48 GB).
+``--measure-steps N`` times N steps and extrapolates to ``--steps``; the output says so.
+
+Example:
+    python benchmarks/longvie2_speed.py --mode none --json-out speed.json
+    python benchmarks/longvie2_speed.py --mode group --measure-steps 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+import torch
+
+from longvie.config import REAL_CONFIG, TINY_CONFIG, LongVie2Config, SamplerConfig
+from longvie.model import LongVie2Transformer
+from longvie.sampler import Conditioning, sample
+
+
+def transformer_flops(cfg: LongVie2Config, frames: int, height: int, width: int, history_frames: int,
+                      context_tokens: int = 769) -> float:
+    """FLOPs (2 x multiply-adds) of one forward of batch 1: linear layers and attention matmuls."""
+    hw = (height // cfg.patch_size[1]) * (width // cfg.patch_size[2])
+    n_cur, n_all = frames * hw, (frames + history_frames) * hw
+
+    def block(n: int, dim: int, ffn: int) -> float:
+        self_attn = 4 * n * dim * dim + 2 * n * n * dim  # q, k, v, o + QK^T and AV
+        cross = 2 * n * dim * dim + 2 * context_tokens * dim * dim + 2 * n * context_tokens * dim  # q, o; k, v
+        ffn_macs = 2 * n * dim * ffn
+        return 2.0 * (self_attn + cross + ffn_macs)  # context_tokens includes the image tokens
+
+    total = cfg.num_layers * block(n_all, cfg.dim, cfg.ffn_dim)
+    total += 2 * cfg.control_layers * block(n_cur, cfg.control_dim, cfg.control_ffn_dim)
+    total += 2.0 * n_all * cfg.in_channels * 4 * cfg.dim  # patch embedding
+    total += 2.0 * 2 * n_cur * cfg.in_channels * 4 * cfg.dim  # dense + sparse patch embedding
+    total += 2.0 * (2 * n_cur * cfg.dim * cfg.control_dim + cfg.control_layers * n_cur * cfg.control_dim * cfg.dim)
+    return total
+
+
+def random_model(device: torch.device, cfg: LongVie2Config) -> LongVie2Transformer:
+    from diffusers.models.transformers.transformer_wan import WanRotaryPosEmbed
+
+    with torch.device("meta"):
+        model = LongVie2Transformer(cfg)
+    model = model.to_empty(device=device).to(torch.bfloat16)
+    generator = torch.Generator(device).manual_seed(0)
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if name.endswith("bias"):
+                p.zero_()
+            elif p.ndim == 1:
+                p.fill_(1.0)
+            else:
+                p.normal_(0.0, 0.02, generator=generator)
+    model.base.rope = WanRotaryPosEmbed(cfg.head_dim, cfg.patch_size, cfg.rope_max_seq_len).to(device)
+    return model.eval()
+
+
+def random_conditioning(cfg: LongVie2Config, sampler: SamplerConfig, device: torch.device) -> Conditioning:
+    f, h, w = 1 + (sampler.num_frames - 1) // 4, sampler.height // 8, sampler.width // 8
+    g = torch.Generator(device).manual_seed(1)
+
+    def r(*shape: int) -> torch.Tensor:
+        return torch.randn(*shape, generator=g, device=device, dtype=torch.bfloat16)
+
+    return Conditioning(text=r(1, 512, cfg.text_dim), negative_text=r(1, 512, cfg.text_dim),
+                        image_embeds=r(1, 257, cfg.image_dim), image_condition=r(1, 20, f, h, w),
+                        dense=r(1, 36, f, h, w), sparse=r(1, 36, f, h, w), history=r(1, 16, 2, h, w))
+
+
+def time_vae(sampler: SamplerConfig, device: torch.device, tiling: bool) -> dict[str, float]:
+    from diffusers import AutoencoderKLWan
+
+    vae = AutoencoderKLWan().to(device, torch.bfloat16).eval()
+    if tiling:
+        vae.enable_tiling()
+    h, w, t = sampler.height, sampler.width, sampler.num_frames
+    x = torch.rand(1, 3, t, h, w, device=device, dtype=torch.bfloat16) * 2 - 1
+    torch.cuda.synchronize()
+    start = time.perf_counter()
+    with torch.no_grad():
+        for video in (x, x, x, x[:, :, :1].expand(-1, -1, t, -1, -1).contiguous(),
+                      x[:, :, :1].expand(-1, -1, t, -1, -1).contiguous(), x[:, :, :5]):
+            latents = vae.encode(video).latent_dist.mode()
+        encode_s = time.perf_counter() - start
+        full = torch.randn(1, 16, 1 + (t - 1) // 4, h // 8, w // 8, device=device, dtype=torch.bfloat16)
+        mid = time.perf_counter()
+        vae.decode(full).sample.float().mean().item()
+    torch.cuda.synchronize()
+    del latents
+    return {"vae_encode_s": round(encode_s, 2), "vae_decode_s": round(time.perf_counter() - mid, 2)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--mode", choices=["none", "group"], default="none")
+    parser.add_argument("--steps", type=int, default=50)
+    parser.add_argument("--measure-steps", type=int, default=None, help="time this many steps and extrapolate")
+    parser.add_argument("--no-batched-cfg", action="store_true")
+    parser.add_argument("--compile", action="store_true", help="torch.compile every transformer block")
+    parser.add_argument("--vae-tiling", action="store_true")
+    parser.add_argument("--skip-vae", action="store_true")
+    parser.add_argument("--json-out", default=None)
+    parser.add_argument("--smoke", action="store_true", help="tiny config on CPU: checks the script only")
+    args = parser.parse_args()
+
+    smoke = args.smoke
+    device = torch.device("cpu" if smoke else "cuda")
+    cfg = TINY_CONFIG if smoke else REAL_CONFIG
+    sampler = SamplerConfig(steps=args.steps, height=32 if smoke else 352, width=48 if smoke else 640,
+                            num_frames=9 if smoke else 81)
+    sync = (lambda: None) if smoke else torch.cuda.synchronize
+    if not smoke:
+        torch.cuda.reset_peak_memory_stats()
+    built = time.perf_counter()
+    model = random_model(device, cfg)
+    if args.mode == "group":
+        from diffusers.hooks import apply_group_offloading
+
+        model.to("cpu")
+        torch.cuda.empty_cache()
+        apply_group_offloading(model, onload_device=device, offload_device=torch.device("cpu"),
+                               offload_type="leaf_level", use_stream=True)
+    if args.compile:
+        for block in [*model.base.blocks, *model.controller.dense_blocks, *model.controller.sparse_blocks]:
+            block.compile()
+    build_s = time.perf_counter() - built
+    cond = random_conditioning(cfg, sampler, device)
+    f, h, w = cond.image_condition.shape[2:]
+    noise = torch.randn(1, 16, f, h, w, device=device)
+
+    measured = args.measure_steps or args.steps
+    warm = SamplerConfig(steps=1)
+    sample(model, noise, cond, warm, batched_cfg=not args.no_batched_cfg)  # warm-up (kernels, compile, hooks)
+    sync()
+    if not smoke:
+        torch.cuda.reset_peak_memory_stats()
+    step_times: list[float] = []
+    last = [time.perf_counter()]
+
+    def on_step(k: int, n: int) -> None:
+        sync()
+        now = time.perf_counter()
+        step_times.append(now - last[0])
+        last[0] = now
+        print(f"step {k}/{n}: {step_times[-1]:.3f} s", flush=True)
+
+    timed = SamplerConfig(steps=measured)
+    start = time.perf_counter()
+    sample(model, noise, cond, timed, batched_cfg=not args.no_batched_cfg, on_step=on_step)
+    sync()
+    dit_measured_s = time.perf_counter() - start
+    per_step = dit_measured_s / measured
+    dit_s = per_step * args.steps
+    peak_dit_gib = 0.0 if smoke else torch.cuda.max_memory_allocated() / 2**30
+
+    vae = {} if args.skip_vae or smoke else time_vae(sampler, device, args.vae_tiling)
+    flops_step = 2 * transformer_flops(cfg, f, h, w, history_frames=2)  # CFG: two passes
+    clip_s = dit_s + vae.get("vae_encode_s", 0.0) + vae.get("vae_decode_s", 0.0)
+    result = {
+        "device": "cpu (smoke)" if smoke else torch.cuda.get_device_name(), "torch": torch.__version__,
+        "mode": args.mode,
+        "batched_cfg": not args.no_batched_cfg, "compile": args.compile, "steps": args.steps,
+        "measured_steps": measured, "extrapolated": measured != args.steps,
+        "build_s": round(build_s, 1), "seconds_per_step": round(per_step, 3),
+        "step_min_s": round(min(step_times), 3), "step_max_s": round(max(step_times), 3),
+        "dit_seconds_per_clip": round(dit_s, 1), **vae, "seconds_per_clip": round(clip_s, 1),
+        "peak_gpu_memory_gib_dit": round(peak_dit_gib, 2),
+        "peak_gpu_memory_gib": 0.0 if smoke else round(torch.cuda.max_memory_allocated() / 2**30, 2),
+        "pflop_per_step": round(flops_step / 1e15, 3),
+        "achieved_tflops": round(flops_step / per_step / 1e12, 1),
+        "not_timed": "umT5 text encoder and CLIP image encoder (once per clip)",
+    }
+    print(json.dumps(result, indent=1))
+    if args.json_out:
+        with open(args.json_out, "w") as handle:
+            json.dump(result, handle, indent=1)
+
+
+if __name__ == "__main__":
+    main()
