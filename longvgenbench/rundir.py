@@ -9,11 +9,19 @@ RUN/
       0000.json                     written last: sha256 of both files, seconds, peak memory, how the
                                     native output was mapped onto the grid. Its presence = segment done.
   videos/<video_id>/video.mp4       the assembled long video (H.264), once every segment is done
-  eval/<evaluator>@<version>/<video_id>.jsonl   score rows, one file per evaluator and video
+  eval/<evaluator>@<version>/<video_id>/
+      clip-0003.jsonl               score rows of one clip (evaluators that score clips independently)
+      video.jsonl                   every row of an evaluator that needs the whole video in order
+                                    (e.g. colour_consistency); either file's presence = that work done
   samples.jsonl                     every score row of the run (rebuilt by `evaluate`)
   results.json                      aggregates (see longvgenbench.results)
   .replaced/<timestamp>/            what `--overwrite always` moved aside (never deleted)
 ```
+
+Every file is written atomically and belongs to one piece of work (a segment, a clip of one
+evaluator, a whole video of one evaluator), so several ranks can share a run directory on a
+shared file system: each writes only its own files, and rank 0 alone writes ``run.json``,
+``samples.jsonl`` and ``results.json``.
 """
 
 from __future__ import annotations
@@ -77,8 +85,16 @@ class RunDir:
     def assembled_video(self, video_id: str) -> Path:
         return self.video_dir(video_id) / "video.mp4"
 
-    def eval_rows(self, evaluator: str, version: str, video_id: str) -> Path:
-        return self.root / "eval" / f"{evaluator}@{version}" / f"{video_id}.jsonl"
+    def eval_dir(self, evaluator: str, version: str, video_id: str) -> Path:
+        return self.root / "eval" / f"{evaluator}@{version}" / video_id
+
+    def clip_rows(self, evaluator: str, version: str, video_id: str, clip_index: int) -> Path:
+        """Rows of one clip, keyed by content (evaluator, video, clip), never by the rank that wrote them."""
+        return self.eval_dir(evaluator, version, video_id) / f"clip-{clip_index:04d}.jsonl"
+
+    def video_rows(self, evaluator: str, version: str, video_id: str) -> Path:
+        """All rows of an evaluator that saw the whole video in one pass (clip- and video-level)."""
+        return self.eval_dir(evaluator, version, video_id) / "video.jsonl"
 
     def read_manifest(self) -> dict[str, Any] | None:
         if not self.manifest.exists():
