@@ -1,0 +1,204 @@
+"""VBench 0.1.5 vs ours: seconds per video for each VBench dimension, on the same videos and the same weights.
+
+Meant for one H100 (``run`` tool). Videos: ``--videos`` synthetic one-minute 480x832 16 fps clips
+(moving textures, H.264 mp4). Weights: real checkpoints are not downloadable here, so both sides
+load the same deterministic random weights at the REAL architecture sizes, staged by
+``tests/parity/stage_weights.py --profile full`` (or pass ``--staged DIR`` made earlier); speed
+does not depend on the values.
+
+- ours: every video is decoded ONCE (PyAV), cut into the protocol's clips (81 frames, stride 80)
+  and every dimension's evaluator scores the clips on the device (batched, fp16 autocast unless
+  ``--precision fp32``). Decode time is reported on its own and shared by the dimensions.
+- VBench: ``VBench.evaluate(local=True, mode='custom_input')`` per dimension in the VBench venv
+  (``--vbench-python``), each re-decoding the videos as VBench does. Each dimension runs twice,
+  on 1 video and on N videos; the per-video time is the difference divided by N - 1, so model
+  loading cancels out (ours is warmed up before timing, so neither side counts loading).
+
+Dimensions plug in through ``DIMENSIONS`` (name -> how to build ours from the staging dir).
+
+    .venv/bin/python benchmarks/eval_throughput.py --dims subject_consistency,background_consistency \\
+        --videos 3 --vbench-python /work/vbench-venv/bin/python --json out.json
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import click
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests" / "parity"))
+
+import stage_weights  # noqa: E402
+
+from evaluators.feed import clip_views, in_memory_sample  # noqa: E402
+from longvgenbench.atomic import write_json  # noqa: E402
+from longvgenbench.evaluation.api import Evaluator  # noqa: E402
+from longvgenbench.video_io import read_frames, write_video  # noqa: E402
+
+Builder = Callable[[Path, str, str], Evaluator]  # (vbench cache dir, device, precision) -> evaluator
+
+
+def _subject(vb: Path, device: str, precision: str) -> Evaluator:
+    from evaluators.vbench.subject import SubjectConsistencyEvaluator
+
+    return SubjectConsistencyEvaluator(device, precision, dino_checkpoint=str(vb / "dino_model" /
+                                                                             "dino_vitbase16_pretrain.pth"))
+
+
+def _background(vb: Path, device: str, precision: str) -> Evaluator:
+    from evaluators.vbench.background import BackgroundConsistencyEvaluator
+
+    return BackgroundConsistencyEvaluator(device, precision, clip_checkpoint=str(vb / "clip_model" / "ViT-B-32.pt"))
+
+
+def _aesthetic(vb: Path, device: str, precision: str) -> Evaluator:
+    from evaluators.vbench.aesthetic import AestheticQualityEvaluator
+
+    return AestheticQualityEvaluator(device, precision, clip_checkpoint=str(vb / "clip_model" / "ViT-L-14.pt"),
+                                     head_checkpoint=str(vb / "aesthetic_model" / "emb_reader" /
+                                                         "sa_0_4_vit_l_14_linear.pth"))
+
+
+# Part 2's dimensions (imaging_quality, motion_smoothness, dynamic_degree, overall_consistency) add entries here.
+DIMENSIONS: dict[str, Builder] = {
+    "subject_consistency": _subject,
+    "background_consistency": _background,
+    "aesthetic_quality": _aesthetic,
+}
+
+
+def synthetic_minute(seed: int, frames: int, height: int, width: int) -> np.ndarray:
+    """A moving colourful texture with a drifting bright square (content only needs to be plausible)."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
+    base = np.stack([np.sin(rng.uniform(0.01, 0.05) * xx + rng.uniform(0.01, 0.05) * yy + c) for c in range(3)], -1)
+    base = ((base + 1) * 110 + 10).astype(np.uint8)
+    out = np.empty((frames, height, width, 3), np.uint8)
+    for t in range(frames):
+        frame = np.roll(base, (t * 2) % width, axis=1)
+        top, left = (t * 3) % (height - 60), (t * 5) % (width - 60)
+        frame[top : top + 60, left : left + 60] = (255, 200, 40)
+        out[t] = frame
+    return out
+
+
+def time_ours(videos: list[Path], dims: list[str], vb: Path, device: str, precision: str) -> dict[str, float]:
+    """Seconds per video: decode (once) and each dimension; models are loaded and warmed up before timing."""
+    evaluators = {dim: DIMENSIONS[dim](vb, device, precision) for dim in dims}
+    warm = synthetic_minute(0, 81, 480, 832)
+    for evaluator in evaluators.values():
+        sample = in_memory_sample("warm", 81, 480, 832)
+        scorer = evaluator.begin_video(sample)
+        for view in clip_views(sample, warm, device=device):
+            scorer.add_clip(view)
+    totals = dict.fromkeys(["decode", *dims], 0.0)
+    for path in videos:
+        start = time.perf_counter()
+        frames = read_frames(path)
+        totals["decode"] += time.perf_counter() - start
+        sample = in_memory_sample(path.stem, *frames.shape[:3])
+        for dim, evaluator in evaluators.items():
+            _sync(device)
+            start = time.perf_counter()
+            scorer = evaluator.begin_video(sample)
+            for view in clip_views(sample, frames, device=device):
+                scorer.add_clip(view)
+            scorer.finish()
+            _sync(device)
+            totals[dim] += time.perf_counter() - start
+    return {key: value / len(videos) for key, value in totals.items()}
+
+
+def _sync(device: str) -> None:
+    if torch.device(device).type == "cuda":
+        torch.cuda.synchronize()
+
+
+def time_vbench(python: str, videos: list[Path], dims: list[str], staged: Path, device: str) -> dict[str, float]:
+    """Seconds per video of VBench per dimension: (time on N videos - time on 1 video) / (N - 1)."""
+    if len(videos) < 2:
+        raise click.UsageError("VBench timing needs --videos >= 2 (the 1-video run cancels model loading)")
+    env = {**os.environ, "VBENCH_CACHE_DIR": str(staged / stage_weights.VBENCH_DIR),
+           "TORCH_HOME": str(staged / stage_weights.TORCH_HOME_DIR), "HF_HUB_OFFLINE": "1"}
+    code = ("import sys,time; from vbench import VBench; d,folder,out=sys.argv[1:4]; t=time.perf_counter(); "
+            "VBench(sys.argv[4],out+'/i.json',out).evaluate(videos_path=folder,name=d,dimension_list=[d],"
+            "local=True,mode='custom_input'); print('SECONDS',time.perf_counter()-t)")
+    result = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        one, many = Path(tmp, "one"), Path(tmp, "many")
+        one.mkdir()
+        many.mkdir()
+        (one / videos[0].name).symlink_to(videos[0])
+        for video in videos:
+            (many / video.name).symlink_to(video)
+        for dim in dims:
+            seconds = []
+            for folder in (one, many):
+                run = subprocess.run([python, "-c", code, dim, str(folder), tmp, device], env=env, check=True,
+                                     capture_output=True, text=True)
+                seconds.append(float(run.stdout.rsplit("SECONDS", 1)[1].split()[0]))
+            result[dim] = (seconds[1] - seconds[0]) / (len(videos) - 1)
+    return result
+
+
+@click.command(epilog="Example: eval_throughput.py --dims subject_consistency --videos 3 "
+                      "--vbench-python /work/vbench-venv/bin/python")
+@click.option("--dims", default=",".join(DIMENSIONS), show_default=True, help="comma-separated dimensions")
+@click.option("--videos", default=3, show_default=True, help="number of one-minute videos")
+@click.option("--seconds", default=60, show_default=True, help="length of each video")
+@click.option("--staged", type=click.Path(path_type=Path), default=None,
+              help="a staging dir of stage_weights.py --profile full (made if absent)")
+@click.option("--device", default="cuda" if torch.cuda.is_available() else "cpu", show_default=True)
+@click.option("--precision", default="auto", show_default=True, help="ours: auto (fp16 on CUDA) | fp32 | bf16")
+@click.option("--vbench-python", default=None, help="python of a VBench 0.1.5 venv; without it only ours is timed")
+@click.option("--json", "json_out", type=click.Path(path_type=Path), default=None)
+def main(dims: str, videos: int, seconds: int, staged: Path | None, device: str, precision: str,
+         vbench_python: str | None, json_out: Path | None) -> None:
+    """Time VBench 0.1.5 and ours per dimension on the same one-minute 480x832 16 fps videos."""
+    dim_list = [d for d in dims.split(",") if d]
+    unknown = sorted(set(dim_list) - set(DIMENSIONS))
+    if unknown:
+        raise click.UsageError(f"unknown dimensions {unknown}; known: {sorted(DIMENSIONS)}")
+    with tempfile.TemporaryDirectory() as tmp:
+        if staged is None:
+            staged = Path(tmp, "staged")
+            stage_weights.stage(staged, "full", dim_list)
+        paths = [write_video(Path(tmp, f"video{i}.mp4"), synthetic_minute(i + 1, seconds * 16, 480, 832), 16.0)
+                 for i in range(videos)]
+        ours = time_ours(paths, dim_list, staged / stage_weights.VBENCH_DIR, device, precision)
+        theirs = time_vbench(vbench_python, paths, dim_list, staged, device) if vbench_python else {}
+    device_name = torch.cuda.get_device_name() if torch.device(device).type == "cuda" else platform.processor()
+    print(f"device: {device_name}; {videos} videos of {seconds} s at 480x832 16 fps; ours precision {precision}")
+    print(f"{'dimension':28s} {'VBench s/video':>15s} {'ours s/video':>13s} {'speed-up':>9s}")
+    for dim in dim_list:
+        vb = theirs.get(dim)
+        ratio = f"{vb / ours[dim]:8.1f}x" if vb else "      n/a"
+        print(f"{dim:28s} {vb if vb else float('nan'):15.2f} {ours[dim]:13.2f} {ratio}")
+    total_ours = sum(ours[d] for d in dim_list) + ours["decode"]
+    print(f"{'decode (ours, shared)':28s} {'':15s} {ours['decode']:13.2f}")
+    if theirs:
+        total_vb = sum(theirs.values())
+        print(f"{'total':28s} {total_vb:15.2f} {total_ours:13.2f} {total_vb / total_ours:8.1f}x")
+    else:
+        print(f"{'total (ours)':28s} {'':15s} {total_ours:13.2f}")
+    if torch.device(device).type == "cuda":
+        print(f"peak GPU memory (ours): {torch.cuda.max_memory_allocated() / 2**30:.2f} GiB")
+    if json_out:
+        write_json(json_out, {"device": device_name, "videos": videos, "seconds": seconds, "precision": precision,
+                              "ours_s_per_video": ours, "vbench_s_per_video": theirs})
+        print(json.dumps({"written": str(json_out)}))
+
+
+if __name__ == "__main__":
+    main()
