@@ -54,11 +54,21 @@ def test_mixed_splits_and_too_few_runs_refused():
         load_runs([real_runs().run("static")])
 
 
-def test_compare_cli_writes_tables_parquet_and_charts(tmp_path):
+@pytest.mark.slow
+def test_compare_cli(tmp_path):
+    runs = real_runs()
+    result = cli("compare", str(runs.run("static")), str(runs.run("oracle")), "--out", str(tmp_path / "cmp"))
+    assert "ssim: oracle - static" in result.stdout and (tmp_path / "cmp" / "differences.parquet").is_file()
+
+
+def test_compare_writes_tables_parquet_and_charts(tmp_path):
+    from longvgenbench.report import write_report
+
     runs = real_runs()
     out = tmp_path / "cmp"
-    result = cli("compare", str(runs.run("static")), str(runs.run("oracle")), "--out", str(out))
-    assert "ssim: oracle - static" in result.stdout
+    dirs = [runs.run("static"), runs.run("oracle")]
+    files = write_report([load_results(d) for d in dirs], out, run_dirs=dirs, paired=True)
+    assert any(line.startswith("ssim: oracle - static") for line in files.differences_text)
     diffs = pd.read_parquet(out / "differences.parquet")
     assert set(diffs["metric"]) >= {"ssim", "psnr"} and diffs["paired_videos"].eq(2).all()
     metrics = pd.read_parquet(out / "metrics.parquet")

@@ -131,6 +131,7 @@ def test_split_definition_round_trip():
     assert [s.video_id for s in sd.as_split().samples] == [v.video_id for v in sd.videos]
 
 
+@pytest.mark.slow
 def test_cli_validate_submit_to_dir(tmp_path):
     runs = real_runs()
     ok = cli("leaderboard", "validate", str(runs.run("oracle")), "--split", str(runs.split))
