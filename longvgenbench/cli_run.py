@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import click
 from tqdm import tqdm
 
-from longvgenbench import registry
+from longvgenbench import distributed, registry
 from longvgenbench.cli import _parse_params, cli
+from longvgenbench.distributed import SINGLE, Ranks, on_main
 from longvgenbench.errors import LongVGenBenchError
+from longvgenbench.records import Split
 
 OVERWRITE_HELP = ("What to do with generations already in --out: 'missing' keeps finished work and does the rest "
                   "(resume); 'never' refuses to touch a directory with generations; 'always' moves them aside into "
@@ -25,12 +27,20 @@ def _load_split(split: str):
 
 
 class _Bar:
-    """A tqdm bar fed by the runner's and engine's progress hooks."""
+    """A tqdm bar fed by the runner's and engine's progress hooks; shown on rank 0 only.
 
-    def __init__(self, total: int, desc: str) -> None:
-        self.bar = tqdm(total=total, desc=desc, unit="seg", dynamic_ncols=True, leave=True)
+    Its total is this rank's share of the work (set by the ``on_plan`` hook once rank 0 has planned).
+    """
 
-    def segment(self, video_id: str, done: int, total: int) -> None:
+    def __init__(self, desc: str, unit: str, ranks: Ranks) -> None:
+        if ranks.is_distributed:
+            desc = f"{desc} [rank 0 of {ranks.world_size}: its share]"
+        self.bar = tqdm(total=None, desc=desc, unit=unit, dynamic_ncols=True, leave=True, disable=not ranks.is_main)
+
+    def planned(self, total: int) -> None:
+        self.bar.reset(total=total)
+
+    def advance(self, video_id: str, done: int, total: int) -> None:
         self.bar.set_postfix_str(f"{video_id} {done}/{total}")
         self.bar.update(1)
 
@@ -38,41 +48,50 @@ class _Bar:
         self.bar.close()
 
 
+def _echo(ranks: Ranks, message: str) -> None:
+    """Summaries are printed once, by rank 0."""
+    if ranks.is_main:
+        click.echo(message)
+
+
 def do_generate(model_name: str, split, out: Path, seed: int, overwrite: str, videos: Sequence[str],
-                device: str, options: dict[str, object]) -> None:
-    from longvgenbench.rundir import RunDir
+                device: str, options: dict[str, object], ranks: Ranks = SINGLE) -> None:
     from longvgenbench.runner import Overwrite, generate
 
     model = registry.create_model(model_name, device=device, **options)
-    run = RunDir(out)
-    chosen = [s for s in split.samples if not videos or s.video_id in videos]
-    remaining = sum(len(s.segments) - run.finished_segments(s.video_id, len(s.segments), verify=False) for s in chosen)
-    bar = _Bar(remaining, f"generate {model_name}")
+    bar = _Bar(f"generate {model_name}", "seg", ranks)
     try:
         summary = generate(model, split, out, seed=seed, overwrite=Overwrite(overwrite), video_ids=list(videos),
-                           device=device, progress=bar.segment)
+                           device=device, progress=bar.advance, ranks=ranks, on_plan=bar.planned)
     finally:
         bar.close()
-    click.echo(f"{model_name}: {summary.segments_generated} segments generated, {summary.segments_reused} reused, "
-               f"{summary.videos} videos in {summary.seconds:.1f} s -> {out}")
+    _echo(ranks, f"{model_name}: {summary.segments_generated} segments generated, {summary.segments_reused} reused, "
+                 f"{summary.videos} videos in {summary.seconds:.1f} s -> {out}")
 
 
-def do_evaluate(run_dir: Path, split, evaluator_names: Sequence[str], device: str, recompute: bool) -> None:
+def do_evaluate(run_dir: Path, split, evaluator_names: Sequence[str], device: str, recompute: bool,
+                ranks: Ranks = SINGLE) -> None:
     from longvgenbench.evaluation.engine import evaluate_run
 
     names = list(evaluator_names) or registry.names(registry.EVALUATORS)
     evaluators = [registry.create_evaluator(n, device=device) for n in names]
-    bar = tqdm(total=len(split.samples), desc=f"evaluate {run_dir.name}", unit="video", dynamic_ncols=True)
+    bar = _Bar(f"evaluate {run_dir.name}", "clip", ranks)
     try:
         summary = evaluate_run(run_dir, split, evaluators, device=device, recompute=recompute,
-                               progress=lambda video, done, total: bar.update(1))
+                               progress=bar.advance, ranks=ranks, on_plan=bar.planned)
     finally:
         bar.close()
     results = summary.results
-    click.echo(f"{results.model}: {len(results.metrics)} metrics over {results.num_videos} videos "
-               f"({summary.videos_scored} scored, {summary.videos_reused} reused) -> {run_dir / 'results.json'}")
+    _echo(ranks, f"{results.model}: {len(results.metrics)} metrics over {results.num_videos} videos "
+                 f"({summary.videos_scored} scored, {summary.videos_reused} reused) -> {run_dir / 'results.json'}")
     for item in results.unavailable:
-        click.echo(f"  unavailable: {item.evaluator}: {item.reason}")
+        _echo(ranks, f"  unavailable: {item.evaluator}: {item.reason}")
+
+
+def _shared_split(ranks: Ranks, load: Callable[[], Split]) -> Split:
+    """Rank 0 loads (and, for a registered name, makes) the split and checks its files; the others get
+    the same record, so they neither race to make it nor hash every file again."""
+    return on_main(ranks, load)
 
 
 def _split_of_run(run_dir: Path, split: str | None):
@@ -108,9 +127,15 @@ def generate_command(model: str, split: str, out: Path, seed: int, overwrite: st
     \b
     Example:
       longvgenbench generate --model depth-warp --split synthetic-mini --out runs/demo/depth-warp
+    On 4 GPUs (whole videos shared out; resumes on any number of processes):
+      torchrun --nproc-per-node 4 -m longvgenbench generate --model depth-warp \\
+          --split synthetic-mini --out runs/demo/depth-warp --device cuda
     """
     registry.load(registry.MODELS, model)  # fail on a misspelt name before loading the split
-    do_generate(model, _load_split(split), out, seed, overwrite, videos, device, _parse_params(options))
+    with distributed.session(device) as ranks:
+        loaded = _shared_split(ranks, lambda: _load_split(split))
+        do_generate(model, loaded, out, seed, overwrite, videos, distributed.rank_device(device, ranks.local_rank),
+                    _parse_params(options), ranks)
 
 
 @cli.command("evaluate")
@@ -126,8 +151,12 @@ def evaluate_command(run_dir: Path, split: str | None, evaluators: tuple[str, ..
     \b
     Example:
       longvgenbench evaluate runs/demo/depth-warp -e ssim -e psnr
+    On 4 processes (clips shared out; the numbers do not depend on how many):
+      torchrun --nproc-per-node 4 -m longvgenbench evaluate runs/demo/depth-warp --device cuda
     """
-    do_evaluate(run_dir, _split_of_run(run_dir, split), evaluators, device, recompute)
+    with distributed.session(device) as ranks:
+        loaded = _shared_split(ranks, lambda: _split_of_run(run_dir, split))
+        do_evaluate(run_dir, loaded, evaluators, distributed.rank_device(device, ranks.local_rank), recompute, ranks)
 
 
 @cli.command("run")
@@ -148,17 +177,21 @@ def run_command(models: tuple[str, ...], split: str, out: Path, seed: int, overw
     \b
     Example (the offline default, no weights needed):
       longvgenbench run --split synthetic-mini --model static --model oracle --model depth-warp --out runs/demo
+    The same on 2 processes (add --nnodes/--rdzv-endpoint for several machines; see README):
+      torchrun --nproc-per-node 2 -m longvgenbench run --split synthetic-mini --model static --out runs/demo
     """
     for name in models:  # fail on a misspelt name before any work starts
         registry.load(registry.MODELS, name)
     for name in evaluators:
         registry.load(registry.EVALUATORS, name)
-    loaded = _load_split(split)
-    for name in models:
-        do_generate(name, loaded, out / name, seed, overwrite, (), device, {})
-        do_evaluate(out / name, loaded, evaluators, device, recompute=overwrite == "always")
-    if report:
-        _write_report([out / name for name in models], out / "report")
+    with distributed.session(device) as ranks:
+        loaded = _shared_split(ranks, lambda: _load_split(split))
+        rank_device = distributed.rank_device(device, ranks.local_rank)
+        for name in models:
+            do_generate(name, loaded, out / name, seed, overwrite, (), rank_device, {}, ranks)
+            do_evaluate(out / name, loaded, evaluators, rank_device, overwrite == "always", ranks)
+        if report and ranks.is_main:
+            _write_report([out / name for name in models], out / "report")
 
 
 def _write_report(run_dirs: Sequence[Path], out: Path, **options: object):

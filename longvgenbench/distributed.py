@@ -88,7 +88,8 @@ def rank_device(device: str, local_rank: int) -> str:
 def init(device: str = "cpu") -> Ranks:
     """Join the process group that torchrun describes in the environment (idempotent).
 
-    ``device`` picks the default backend: NCCL when it names CUDA and CUDA is there, else gloo.
+    ``device`` picks the default backend: NCCL when it names CUDA, CUDA is there and every local rank
+    has a GPU of its own; else gloo.
     """
     if not launched_by_torchrun():
         return SINGLE
@@ -101,7 +102,11 @@ def init(device: str = "cpu") -> Ranks:
                                      "`torchrun --nproc-per-node N -m longvgenbench ...`")
     local_rank = int(os.environ["LOCAL_RANK"])
     timeout = _timeout()
-    use_nccl = device.startswith("cuda") and torch.cuda.is_available() and dist.is_nccl_available()
+    local_world = int(os.environ.get("LOCAL_WORLD_SIZE", os.environ["WORLD_SIZE"]))
+    # NCCL needs a GPU of its own per rank; several processes sharing one GPU (a benchmark, a small
+    # machine) still work, on gloo, since our collectives carry only control messages.
+    use_nccl = (device.startswith("cuda") and torch.cuda.is_available() and dist.is_nccl_available()
+                and local_world <= torch.cuda.device_count())
     if not dist.is_initialized():
         if use_nccl:
             torch.cuda.set_device(torch.device(rank_device(device, local_rank)))
