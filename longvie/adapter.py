@@ -36,7 +36,8 @@ class LongVie2Model(VideoModel):
     Options: ``weights`` (a weights folder, see ``longvie.loading``; default: the registered
     official files), ``dtype`` (bf16 | fp32 | fp16), ``steps``, ``cfg_scale``, ``offload``
     (none | model | group), ``vae_tiling``, ``batched_cfg``, ``compile`` (torch.compile per block),
-    ``text_encoder_device`` (e.g. cpu), ``height`` / ``width`` (working size, 352x640 upstream).
+    ``text_encoder_device`` (e.g. cpu), ``height`` / ``width`` (working size, 352x640 upstream),
+    ``num_frames`` (frames per clip, 81 upstream; must equal the split's clip length).
     """
 
     name: ClassVar[str] = "longvie2"
@@ -48,7 +49,7 @@ class LongVie2Model(VideoModel):
     def __init__(self, device: str = "cpu", *, weights: str | None = None, dtype: str = "bf16", steps: int = 50,
                  cfg_scale: float = 5.0, offload: str = "none", vae_tiling: bool = False, batched_cfg: bool = True,
                  compile: bool = False, text_encoder_device: str | None = None, height: int = 352,
-                 width: int = 640) -> None:
+                 width: int = 640, num_frames: int = 81) -> None:
         super().__init__(device=device)
         if dtype not in _DTYPES:
             raise OptionError(f"{self.name}: dtype must be one of {sorted(_DTYPES)}, got {dtype!r}")
@@ -56,7 +57,7 @@ class LongVie2Model(VideoModel):
             raise OptionError(f"{self.name}: offload must be one of {list(OFFLOAD_MODES)}, got {offload!r}")
         try:
             self.sampler = SamplerConfig(steps=int(steps), cfg_scale=float(cfg_scale), height=int(height),
-                                         width=int(width))
+                                         width=int(width), num_frames=int(num_frames))
         except ValueError as exc:
             raise OptionError(f"{self.name}: {exc}") from exc
         self.weights = Path(weights) if weights else None
