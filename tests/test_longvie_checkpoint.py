@@ -5,6 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
+pytest.importorskip("diffusers", reason="the longvie extra is not installed")
+pytest.importorskip("safetensors", reason="the longvie extra is not installed")
 import torch
 from safetensors.torch import save_file
 

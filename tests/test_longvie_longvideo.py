@@ -6,6 +6,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
+pytest.importorskip("diffusers", reason="the longvie extra is not installed")
+pytest.importorskip("safetensors", reason="the longvie extra is not installed")
 import torch
 
 from longvgenbench.errors import MismatchError, OptionError, WeightsUnavailableError

@@ -6,6 +6,9 @@ import json
 from pathlib import Path
 
 import pytest
+
+pytest.importorskip("diffusers", reason="the longvie extra is not installed")
+pytest.importorskip("safetensors", reason="the longvie extra is not installed")
 import torch
 
 from longvie import checkpoint as ck
