@@ -166,6 +166,17 @@ def gather_all(ranks: Ranks, value: T) -> list[T]:
     return out
 
 
+def gather_main(ranks: Ranks, value: T) -> list[T] | None:
+    """Every rank's ``value``, in rank order, on rank 0 (None elsewhere)."""
+    if not ranks.is_distributed:
+        return [value]
+    import torch.distributed as dist
+
+    out: list[Any] | None = [None] * ranks.world_size if ranks.is_main else None
+    dist.gather_object(value, out, dst=0, group=ranks.control)
+    return out
+
+
 def on_main(ranks: Ranks, step: Callable[[], T]) -> T:
     """Run ``step`` on rank 0 only; every rank gets its result, or raises if it failed.
 

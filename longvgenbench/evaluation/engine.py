@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from longvgenbench import atomic
-from longvgenbench.distributed import SINGLE, Ranks, broadcast, gather_all, on_main
+from longvgenbench.distributed import SINGLE, Ranks, broadcast, gather_all, gather_main, on_main
 from longvgenbench.errors import LongVGenBenchError, MismatchError, WeightsUnavailableError
 from longvgenbench.evaluation.aggregate import AGGREGATION_PROTOCOL, aggregate
 from longvgenbench.evaluation.api import ClipEvaluator, ClipView, Evaluator, Need, VideoScorer
@@ -155,6 +155,9 @@ class Ledger:
     failed_clips: dict[str, list[int]] = field(default_factory=dict)
     failed_videos: set[str] = field(default_factory=set)
     first_error: dict[str, Exception] = field(default_factory=dict)
+    #: The rows written, by file (relative to the run directory): rank 0 merges these without reading the
+    #: files back, since on a network file system a file just made on another node may not be visible yet.
+    written: dict[str, list[ScoreRow]] = field(default_factory=dict)
 
     def fail(self, evaluator: str, clip_index: int | None, error: Exception) -> None:
         if not self.keep_going:
@@ -202,8 +205,10 @@ def score_work(work: VideoWork, sample: VideoSample, run: RunDir, grid: Grid, ev
             if sequential:
                 sequential_rows[evaluator.name].extend(rows)
             else:
-                _write_rows(run.clip_rows(evaluator.name, evaluator.version, sample.video_id, index), rows)
+                path = run.clip_rows(evaluator.name, evaluator.version, sample.video_id, index)
+                _write_rows(path, rows)
                 ledger.clips.add((evaluator.name, index))
+                ledger.written[str(path.relative_to(run.root))] = rows
         if progress is not None:
             progress(sample.video_id, position + 1, len(span))
     for evaluator in used:
@@ -215,8 +220,10 @@ def score_work(work: VideoWork, sample: VideoSample, run: RunDir, grid: Grid, ev
             except Exception as exc:
                 ledger.fail(evaluator.name, None, exc)
                 continue
-            _write_rows(run.video_rows(evaluator.name, evaluator.version, sample.video_id), rows)
+            path = run.video_rows(evaluator.name, evaluator.version, sample.video_id)
+            _write_rows(path, rows)
             ledger.sequential.add(evaluator.name)
+            ledger.written[str(path.relative_to(run.root))] = rows
 
 
 def pending_work(run: RunDir, samples: Sequence[VideoSample], ready: Sequence[Evaluator],
@@ -286,8 +293,12 @@ def _failures(rank: int, work: VideoWork, ledger: Ledger, escaped: Exception | N
     return failures
 
 
-def collect_rows(run: RunDir, samples: Sequence[VideoSample], ready: Sequence[Evaluator]) -> list[ScoreRow]:
-    """Every row of the run in one fixed order: videos (split order), evaluators (given order), clips."""
+def collect_rows(run: RunDir, samples: Sequence[VideoSample], ready: Sequence[Evaluator],
+                 fresh: Mapping[str, Sequence[ScoreRow]] | None = None) -> list[ScoreRow]:
+    """Every row of the run in one fixed order: videos (split order), evaluators (given order), clips.
+
+    ``fresh`` holds rows just written (by run-relative path); the others are read from their files."""
+    fresh = fresh or {}
     rows: list[ScoreRow] = []
     for sample in samples:
         for evaluator in ready:
@@ -295,6 +306,10 @@ def collect_rows(run: RunDir, samples: Sequence[VideoSample], ready: Sequence[Ev
                      else [run.clip_rows(evaluator.name, evaluator.version, sample.video_id, k)
                            for k in range(len(sample.segments))])
             for path in paths:
+                key = str(path.relative_to(run.root))
+                if key in fresh:
+                    rows.extend(fresh[key])
+                    continue
                 if not path.exists():
                     raise IncompleteRunError(f"{path} is missing: run `longvgenbench evaluate {run.root}` again")
                 rows.extend(read_rows(path))
@@ -330,6 +345,7 @@ def evaluate_run(run_dir: Path, split: Split, evaluators: Sequence[Evaluator], *
     if on_plan is not None:
         on_plan(sum(len(w.span) for w in mine))
     failures: list[ShardFailure] = []
+    written: dict[str, list[ScoreRow]] = {}
     for work in mine:
         ledger = Ledger(keep_going=keep_going)
         escaped: Exception | None = None
@@ -341,20 +357,25 @@ def evaluate_run(run_dir: Path, split: Split, evaluators: Sequence[Evaluator], *
                 raise
             escaped = exc
         failures += _failures(ranks.rank, work, ledger, escaped)
+        written.update(ledger.written)
     reports = gather_all(ranks, RankReport(done=len(mine) - len(failures), reused=0, failures=tuple(failures)))
     all_failures = [f for report in reports for f in report.failures]
     if all_failures:
         raise ShardsMissingError("evaluation", all_failures,
                                  "Run the same command again (on any number of ranks) to score only these.")
+    parts = gather_main(ranks, written)
     scored = len({w.video_id for works in plan.works for w in works})
-    results = broadcast(ranks, _write_results(run, split, samples, ready, plan, device, ranks)
-                        if ranks.is_main else None)
+    results = None
+    if ranks.is_main:
+        fresh = {key: rows for part in parts or [] for key, rows in part.items()}
+        results = _write_results(run, split, samples, ready, plan, device, ranks, fresh)
+    results = broadcast(ranks, results)
     return EvaluationSummary(results, scored, len(samples) - scored, round(time.perf_counter() - started, 3))
 
 
 def _write_results(run: RunDir, split: Split, samples: Sequence[VideoSample], ready: Sequence[Evaluator],
-                   plan: EvaluationPlan, device: str, ranks: Ranks) -> Results:
-    all_rows = collect_rows(run, samples, ready)
+                   plan: EvaluationPlan, device: str, ranks: Ranks, fresh: Mapping[str, Sequence[ScoreRow]]) -> Results:
+    all_rows = collect_rows(run, samples, ready, fresh)
     atomic.write_text(run.samples, "".join(line + "\n" for line in rows_to_lines(all_rows)))
     manifest = plan.manifest
     results = Results(
