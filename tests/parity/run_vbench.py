@@ -51,16 +51,50 @@ def decoded_frames_sha256(video: Path) -> str:
     return fixtures.frames_sha256(array.astype(np.uint8))
 
 
-def run_dimension(dim: str, fixture_dir: Path, device: str, work: Path) -> tuple[float, dict[str, float]]:
-    """VBench's aggregate and per-video scores for one dimension over every fixture video."""
+def run_dimension(dim: str, fixture_dir: Path, device: str, work: Path,
+                  prompts: dict[str, str] | None = None) -> tuple[float, dict[str, float]]:
+    """VBench's aggregate and per-video scores for one dimension over every fixture video.
+
+    ``prompts`` (file name -> prompt) goes to VBench's ``prompt_list``; without it VBench's
+    custom_input mode takes the file name as the prompt.
+    """
     from vbench import VBench
 
     bench = VBench(device, str(work / "full_info_unused.json"), str(work / "out"))
-    bench.evaluate(videos_path=str(fixture_dir), name=dim, dimension_list=[dim], local=True, mode="custom_input")
+    bench.evaluate(videos_path=str(fixture_dir), name=dim, dimension_list=[dim], local=True, mode="custom_input",
+                   prompt_list=prompts or [])
     results = json.loads((work / "out" / f"{dim}_eval_results.json").read_text())[dim]
     aggregate, per_video = results[0], results[1]
     scores = {Path(item["video_path"]).stem: float(item["video_results"]) for item in per_video}
     return float(aggregate), scores
+
+
+def _viclip_tokens(prompts: object) -> dict[str, list[int]]:
+    """The token ids VBench's ViCLIP text encoder feeds its transformer, per prompt (32 each)."""
+    from vbench.third_party.ViCLIP.viclip_text import CLIP_TEXT
+
+    encoder = CLIP_TEXT(8, 32, 49408, 8, 1, 0, 0)
+    return {p: encoder.tokenize(p, context_length=32)[0].tolist() for p in prompts}
+
+
+def _record_dynamic_pairs() -> dict[str, list[float]]:
+    """Wrap VBench's DynamicDegree so every video's pair scores (top-5% flow magnitudes) are kept, by file stem."""
+    from vbench.dynamic_degree import DynamicDegree
+
+    recorded: dict[str, list[float]] = {}
+    original_infer, original_check = DynamicDegree.infer, DynamicDegree.check_move
+    current: list[str] = []
+
+    def infer(self, video_path):
+        current[:] = [Path(video_path).stem]
+        return original_infer(self, video_path)
+
+    def check_move(self, score_list):
+        recorded[current[0]] = [float(x) for x in score_list]
+        return original_check(self, score_list)
+
+    DynamicDegree.infer, DynamicDegree.check_move = infer, check_move
+    return recorded
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -96,8 +130,20 @@ def main(argv: list[str] | None = None) -> None:
         if dim not in manifest["files"]:
             sys.exit(f"{staged} has no staged weights for {dim}; run stage_weights.py --dims {dim}")
         torch.manual_seed(0)
+        extra: dict = {}
+        prompts = None
+        if dim == "overall_consistency":  # captions per fixture; tiny ViCLIP built from VBench's own classes
+            import stage_viclip
+
+            stage_viclip.patch_vbench_for_tiny(args.profile)
+            prompts = {f"{f.name}.mp4": stage_viclip.caption(f.name) for f in fixtures.FIXTURES}
+            extra = {"prompts": {Path(k).stem: v for k, v in prompts.items()},
+                     "vbench_tokens": _viclip_tokens(prompts.values())}
+        recorder = _record_dynamic_pairs() if dim == "dynamic_degree" else None
         with tempfile.TemporaryDirectory() as work:
-            aggregate, scores = run_dimension(dim, fixture_dir, args.device, Path(work))
+            aggregate, scores = run_dimension(dim, fixture_dir, args.device, Path(work), prompts)
+        if recorder is not None:
+            extra = {"vbench_pair_scores": recorder}
         golden = {
             "dimension": dim, "profile": args.profile, "device": args.device,
             "made_with": {"vbench": version("vbench"), "torch": torch.__version__,
@@ -109,6 +155,7 @@ def main(argv: list[str] | None = None) -> None:
                                   "height": f.height, "width": f.width} for f in fixtures.FIXTURES},
             "vbench_aggregate": aggregate,
             "vbench_per_video": dict(sorted(scores.items())),
+            **extra,
         }
         path = args.out / f"{dim}.{args.profile}.json"
         path.write_text(json.dumps(golden, indent=1) + "\n")

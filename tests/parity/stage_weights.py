@@ -268,6 +268,45 @@ STAGERS: dict[str, Callable[[StageContext], list[StagedFile]]] = {
 }
 
 
+def _stage_motion(ctx: StageContext, dim: str) -> list[StagedFile]:
+    """The motion/quality dimensions' random weights (``stage_motion``; real sizes in every profile)."""
+    import stage_motion
+
+    hub = ctx.out / TORCH_HOME_DIR / "hub" / "checkpoints"
+    if dim == "dynamic_degree":
+        raft = stage_motion.raft_state()
+        original = {f"module.{k}": v for k, v in stage_motion.torchvision_to_raft_things(raft).items()}
+        files = [(hub / "raft_large_C_T_V1-22a6c225.pth", raft, raft, "RAFT-large (random), torchvision layout"),
+                 (ctx.vbench / "raft_model" / "models" / "raft-things.pth", original, original,
+                  "the same RAFT tensors in the original raft-things layout, VBench cache")]
+    elif dim == "imaging_quality":
+        musiq = stage_motion.musiq_state()
+        files = [(ctx.vbench / "pyiqa_model" / "musiq_spaq_ckpt-358bb6af.pth", musiq, musiq, "pyiqa MUSIQ (random)")]
+    else:
+        amt = stage_motion.amt_state()
+        files = [(ctx.vbench / "amt_model" / "amt-s.pth", {"state_dict": amt}, amt, "AMT-S (random), release format")]
+    staged = []
+    for path, payload, state, description in files:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        torch.save(payload, path)
+        staged.append(ctx.staged(path, state, description))
+    return staged
+
+
+def _stage_viclip(ctx: StageContext) -> list[StagedFile]:
+    import stage_viclip
+
+    return stage_viclip.stage_viclip(ctx)
+
+
+STAGERS |= {
+    "dynamic_degree": lambda ctx: _stage_motion(ctx, "dynamic_degree"),
+    "imaging_quality": lambda ctx: _stage_motion(ctx, "imaging_quality"),
+    "motion_smoothness": lambda ctx: _stage_motion(ctx, "motion_smoothness"),
+    "overall_consistency": _stage_viclip,
+}
+
+
 def stage(out: Path, profile: str = "tiny", dims: list[str] | None = None, dino_repo: Path | None = None) -> dict:
     """Stage the weights of ``dims`` (default: every known dimension) into ``out``; returns the manifest."""
     if profile not in CLIP_SHAPES:

@@ -1,0 +1,1 @@
+"""ViCLIP (InternVid), the video-text model of VBench's overall_consistency: model, official checkpoint, tokenizer."""
