@@ -155,8 +155,9 @@ def apply_plan(frames: np.ndarray, plan: DegradationPlan, rng: np.random.Generat
                device: torch.device | str = "cpu", generator: torch.Generator | None = None) -> np.ndarray:
     """Execute ``plan`` on uint8 (T, H, W, 3) frames (one conditioning frame: T = 1); returns uint8 frames.
 
-    Frames are re-encoded one by one (each as a 1-frame video), since the degraded frames
-    stand for single generated frames, and a 1-frame encode keeps the VAE's temporal chunking out.
+    Frames are degraded independently, each as a 1-frame video (batched along the batch axis),
+    since each stands for a single generated frame and a 1-frame encode keeps the VAE's temporal
+    chunking out of it.
     """
     if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
         raise ValueError(f"frames must be uint8 (T, H, W, 3), got {frames.dtype} {frames.shape}")
@@ -166,20 +167,16 @@ def apply_plan(frames: np.ndarray, plan: DegradationPlan, rng: np.random.Generat
             raise ValueError(f"a {plan.kind!r} degradation needs the VAE (codec)")
         if plan.kind == "regenerate" and velocity is None:
             raise ValueError("a 'regenerate' degradation needs the denoiser (velocity)")
-        dev = torch.device(device)
-        degraded = []
-        for t in range(frames.shape[0]):
-            video = _to_unit(frames[t:t + 1], dev)
-            if plan.kind == "reencode":
-                for _ in range(plan.amount):
-                    video = codec.decode(codec.encode(video)).clamp(-1, 1)
-            elif plan.kind == "regenerate":
-                assert velocity is not None
-                video = codec.decode(regenerate_latents(codec.encode(video), velocity, plan.amount, generator))
-            else:
-                raise ValueError(f"unknown degradation kind {plan.kind!r}")
-            degraded.append(_to_uint8(video))
-        out = np.concatenate(degraded, axis=0)
+        video = _to_unit(frames, torch.device(device)).permute(2, 1, 0, 3, 4)  # (T, 3, 1, H, W)
+        if plan.kind == "reencode":
+            for _ in range(plan.amount):
+                video = codec.decode(codec.encode(video)).clamp(-1, 1)
+        elif plan.kind == "regenerate":
+            assert velocity is not None
+            video = codec.decode(regenerate_latents(codec.encode(video), velocity, plan.amount, generator))
+        else:
+            raise ValueError(f"unknown degradation kind {plan.kind!r}")
+        out = _to_uint8(video.permute(2, 1, 0, 3, 4))
     if plan.colour_strength is not None:
         out = colour_drift(out, rng, plan.colour_strength)
     return out
