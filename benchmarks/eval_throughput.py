@@ -30,6 +30,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import click
@@ -44,6 +45,7 @@ import stage_weights  # noqa: E402
 from evaluators.feed import clip_views, in_memory_sample  # noqa: E402
 from longvgenbench.atomic import write_json  # noqa: E402
 from longvgenbench.evaluation.api import Evaluator  # noqa: E402
+from longvgenbench.records import VideoSample  # noqa: E402
 from longvgenbench.video_io import read_frames, write_video  # noqa: E402
 
 Builder = Callable[[Path, str, str], Evaluator]  # (vbench cache dir, device, precision) -> evaluator
@@ -70,12 +72,54 @@ def _aesthetic(vb: Path, device: str, precision: str) -> Evaluator:
                                                          "sa_0_4_vit_l_14_linear.pth"))
 
 
-# Part 2's dimensions (imaging_quality, motion_smoothness, dynamic_degree, overall_consistency) add entries here.
+def _registry_at(vb: Path) -> None:
+    """The motion dimensions find their files through the weights registry: point it at the staged caches."""
+    os.environ["VBENCH_CACHE_DIR"] = str(vb)
+    os.environ["TORCH_HOME"] = str(vb.parent / stage_weights.TORCH_HOME_DIR)
+
+
+def _dynamic(vb: Path, device: str, precision: str) -> Evaluator:
+    from evaluators.vbench.dynamic import DynamicDegreeEvaluator
+
+    _registry_at(vb)
+    return DynamicDegreeEvaluator(device, precision, verify_weights=False)
+
+
+def _imaging(vb: Path, device: str, precision: str) -> Evaluator:
+    from evaluators.vbench.imaging import ImagingQualityEvaluator
+
+    _registry_at(vb)
+    return ImagingQualityEvaluator(device, precision, verify_weights=False)
+
+
+def _smoothness(vb: Path, device: str, precision: str) -> Evaluator:
+    from evaluators.vbench.smoothness import MotionSmoothnessEvaluator
+
+    _registry_at(vb)
+    return MotionSmoothnessEvaluator(device, precision, verify_weights=False)
+
+
+def _overall(vb: Path, device: str, precision: str) -> Evaluator:
+    from evaluators.vbench.overall import OverallConsistencyEvaluator
+
+    return OverallConsistencyEvaluator(device, precision,
+                                       viclip_checkpoint=str(vb / "ViCLIP" / "ViClip-InternVid-10M-FLT.pth"))
+
+
 DIMENSIONS: dict[str, Builder] = {
     "subject_consistency": _subject,
     "background_consistency": _background,
     "aesthetic_quality": _aesthetic,
+    "imaging_quality": _imaging,
+    "motion_smoothness": _smoothness,
+    "dynamic_degree": _dynamic,
+    "overall_consistency": _overall,
 }
+
+
+def _captioned(sample: VideoSample) -> VideoSample:
+    """Every clip captioned with the video's name: the prompt VBench's custom_input mode uses (overall_consistency)."""
+    return replace(sample, segments=tuple(replace(s, caption=sample.video_id) for s in sample.segments))
 
 
 def synthetic_minute(seed: int, frames: int, height: int, width: int) -> np.ndarray:
@@ -98,7 +142,7 @@ def time_ours(videos: list[Path], dims: list[str], vb: Path, device: str, precis
     evaluators = {dim: DIMENSIONS[dim](vb, device, precision) for dim in dims}
     warm = synthetic_minute(0, 81, 480, 832)
     for evaluator in evaluators.values():
-        sample = in_memory_sample("warm", 81, 480, 832)
+        sample = _captioned(in_memory_sample("warm", 81, 480, 832))
         scorer = evaluator.begin_video(sample)
         for view in clip_views(sample, warm, device=device):
             scorer.add_clip(view)
@@ -107,7 +151,7 @@ def time_ours(videos: list[Path], dims: list[str], vb: Path, device: str, precis
         start = time.perf_counter()
         frames = read_frames(path)
         totals["decode"] += time.perf_counter() - start
-        sample = in_memory_sample(path.stem, *frames.shape[:3])
+        sample = _captioned(in_memory_sample(path.stem, *frames.shape[:3]))
         for dim, evaluator in evaluators.items():
             _sync(device)
             start = time.perf_counter()
