@@ -189,8 +189,10 @@ def time_vbench(python: str, videos: list[Path], dims: list[str], staged: Path, 
         for dim in dims:
             seconds = []
             for folder in (one, many):
-                run = subprocess.run([python, "-c", code, dim, str(folder), tmp, device], env=env, check=True,
+                run = subprocess.run([python, "-c", code, dim, str(folder), tmp, device], env=env,
                                      capture_output=True, text=True)
+                if run.returncode != 0:
+                    raise click.ClickException(f"VBench failed on {dim} (exit {run.returncode}):\n{run.stderr[-3000:]}")
                 seconds.append(float(run.stdout.rsplit("SECONDS", 1)[1].split()[0]))
             result[dim] = (seconds[1] - seconds[0]) / (len(videos) - 1)
     return result
@@ -206,9 +208,11 @@ def time_vbench(python: str, videos: list[Path], dims: list[str], staged: Path, 
 @click.option("--device", default="cuda" if torch.cuda.is_available() else "cpu", show_default=True)
 @click.option("--precision", default="auto", show_default=True, help="ours: auto (fp16 on CUDA) | fp32 | bf16")
 @click.option("--vbench-python", default=None, help="python of a VBench 0.1.5 venv; without it only ours is timed")
+@click.option("--dino-repo", type=click.Path(path_type=Path), default=None,
+              help="facebookresearch/dino code (clone, bare mirror or copy) for VBench's local DINO hub")
 @click.option("--json", "json_out", type=click.Path(path_type=Path), default=None)
 def main(dims: str, videos: int, seconds: int, staged: Path | None, device: str, precision: str,
-         vbench_python: str | None, json_out: Path | None) -> None:
+         vbench_python: str | None, dino_repo: Path | None, json_out: Path | None) -> None:
     """Time VBench 0.1.5 and ours per dimension on the same one-minute 480x832 16 fps videos."""
     dim_list = [d for d in dims.split(",") if d]
     unknown = sorted(set(dim_list) - set(DIMENSIONS))
@@ -217,10 +221,11 @@ def main(dims: str, videos: int, seconds: int, staged: Path | None, device: str,
     with tempfile.TemporaryDirectory() as tmp:
         if staged is None:
             staged = Path(tmp, "staged")
-            stage_weights.stage(staged, "full", dim_list)
+            stage_weights.stage(staged, "full", dim_list, dino_repo)
         paths = [write_video(Path(tmp, f"video{i}.mp4"), synthetic_minute(i + 1, seconds * 16, 480, 832), 16.0)
                  for i in range(videos)]
         ours = time_ours(paths, dim_list, staged / stage_weights.VBENCH_DIR, device, precision)
+        print(f"ours, seconds per video: {json.dumps({k: round(v, 3) for k, v in ours.items()})}", flush=True)
         theirs = time_vbench(vbench_python, paths, dim_list, staged, device) if vbench_python else {}
     device_name = torch.cuda.get_device_name() if torch.device(device).type == "cuda" else platform.processor()
     print(f"device: {device_name}; {videos} videos of {seconds} s at 480x832 16 fps; ours precision {precision}")
