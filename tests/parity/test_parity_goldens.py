@@ -18,6 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+import torch
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
@@ -135,3 +136,29 @@ def test_live_vbench_reproduces_goldens(tmp_path: Path) -> None:
         live = json.loads((out / f"{dim}.{PROFILE}.json").read_text())["vbench_per_video"]
         for name, value in golden(dim)["vbench_per_video"].items():
             assert live[name] == pytest.approx(value, abs=1e-6), f"{dim} {name}"
+
+
+FAST_PRECISION_TOLERANCE = 1e-3
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="fp16 autocast needs CUDA")
+@pytest.mark.parametrize("dim", list(OURS))
+def test_fast_precision_within_1e3_of_vbench(staged: Path, dim: str) -> None:
+    """The default CUDA precision (fp16 autocast) against VBench's fp32 numbers, every fixture."""
+    evaluator = OURS[dim](staged / stage_weights.VBENCH_DIR)
+    fast = type(evaluator)(device="cuda", precision="auto", **{
+        key: str(path) for key, path in _checkpoint_options(evaluator).items()})
+    assert fast.precision == "fp16"
+    worst = 0.0
+    for f in fixtures.FIXTURES:
+        reference = golden(dim)["vbench_per_video"][f.name]
+        worst = max(worst, abs(whole_fixture_score(fast, dim, f) - reference))
+    print(f"{dim}: worst |fp16 - VBench fp32| = {worst:.2e}")
+    assert worst <= FAST_PRECISION_TOLERANCE
+
+
+def _checkpoint_options(evaluator: Evaluator) -> dict[str, Path]:
+    """The constructor's checkpoint options of an evaluator built by OURS (same files, other device/precision)."""
+    names = {"dino_vitb16": "dino_checkpoint", "clip_vit_b32_openai": "clip_checkpoint",
+             "clip_vit_l14_openai": "clip_checkpoint", "laion_aesthetic_vit_l14": "head_checkpoint"}
+    return {names[key]: path for key, path in evaluator.weight_paths().items()}
