@@ -69,7 +69,6 @@ CAPTIONS = {
     "fade_480x832_16fps": "A slow cross-fade between two dreamy textures \u2014 caf\u00c3\u00a9 colours, "
                           "grainy noise &lt;film&gt; look, 480p.",
     "fast_250x338_30fps": "Fast-moving shapes over a rolling backdrop; chaotic motion at 30 fps " * 3,
-    "fade_40x56_16fps": "tiny video",
 }
 
 

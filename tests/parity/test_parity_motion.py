@@ -61,9 +61,9 @@ OURS: dict[str, Callable[[Path], Evaluator]] = {
 # VBench's per-video number -> ours (imaging: VBench keeps the MOS per video and divides only the mean)
 VBENCH_SCALE = {"imaging_quality": 0.01}
 FAST = {
-    "dynamic_degree": {"static_64x112_16fps", "fast_120x80_24fps", "fade_40x56_16fps"},
-    "imaging_quality": {"static_64x112_16fps", "alternate_72x128_8fps", "fade_40x56_16fps"},
-    "motion_smoothness": {"static_64x112_16fps", "pan_96x160_16fps", "fade_40x56_16fps"},
+    "dynamic_degree": {"static_64x112_16fps", "fast_120x80_24fps"},
+    "imaging_quality": {"static_64x112_16fps", "alternate_72x128_8fps"},
+    "motion_smoothness": {"static_64x112_16fps", "pan_96x160_16fps"},
     "overall_consistency": {f.name for f in fixtures.FIXTURES},
 }
 DIMS = [dim for dim in OURS if (GOLDENS / f"{dim}.{PROFILE}.json").is_file()]
@@ -144,6 +144,8 @@ def borderline(pair_scores: list[float], thres: float, needed: int) -> bool:
 def test_dynamic_degree_agrees_with_vbench(evaluators: dict[str, Evaluator], dim: str, name: str) -> None:
     f = fixtures.fixture(name)
     record = golden(dim)
+    if name in record.get("vbench_cannot_score", {}):
+        pytest.skip(f"VBench cannot score {name}: {record['vbench_cannot_score'][name]}")
     theirs_pairs = record["vbench_pair_scores"][name]
     evaluator = evaluators[dim]
     ours_pairs = evaluator.pair_scores(f.frames(), f.fps)
