@@ -27,6 +27,31 @@ from longvie.config import LongVie2Config
 HISTORY_ONES_CHANNELS = 20
 
 
+def timestep_sinusoid(timestep: torch.Tensor, dim: int) -> torch.Tensor:
+    """Wan's cos-first timestep sinusoid, computed in float64 (as upstream) and returned as float32."""
+    half = dim // 2
+    freqs = torch.pow(10000.0, -torch.arange(half, dtype=torch.float64, device=timestep.device).div(half))
+    angles = torch.outer(timestep.to(torch.float64).reshape(-1), freqs)
+    return torch.cat([torch.cos(angles), torch.sin(angles)], dim=1).to(torch.float32)
+
+
+class Float64Timesteps(nn.Module):
+    """Drop-in for diffusers' ``Timesteps`` in the Wan condition embedder, computed as upstream does.
+
+    diffusers builds the sinusoid in float32, where ``t * freq`` at t ~ 1000 is off by up to
+    4.5e-5 (freq_dim 256); upstream (and the original Wan code) computes it in float64. The parity
+    goldens (``tests/parity/longvie``) showed the difference. No parameters: checkpoints are unaffected,
+    and diffusers' own ``WanTransformer3DModel.forward`` on ``self.base`` uses it too.
+    """
+
+    def __init__(self, dim: int) -> None:
+        super().__init__()
+        self.dim = dim
+
+    def forward(self, timestep: torch.Tensor) -> torch.Tensor:
+        return timestep_sinusoid(timestep, self.dim)
+
+
 def _control_block(config: LongVie2Config) -> WanTransformerBlock:
     return WanTransformerBlock(config.control_dim, config.control_ffn_dim, config.control_heads,
                                qk_norm="rms_norm_across_heads", cross_attn_norm=True, eps=config.eps,
@@ -71,6 +96,7 @@ class LongVie2Transformer(nn.Module):
         super().__init__()
         self.config = config
         self.base = WanTransformer3DModel(**config.diffusers_base_config())
+        self.base.condition_embedder.timesteps_proj = Float64Timesteps(config.freq_dim)
         self.controller = DualController(config) if with_controller else None
         self.gradient_checkpointing = False
 
@@ -178,4 +204,4 @@ class LongVie2Transformer(nn.Module):
         return streams
 
 
-__all__ = ["HISTORY_ONES_CHANNELS", "DualController", "LongVie2Transformer"]
+__all__ = ["HISTORY_ONES_CHANNELS", "DualController", "Float64Timesteps", "LongVie2Transformer", "timestep_sinusoid"]

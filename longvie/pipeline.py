@@ -67,8 +67,13 @@ def to_video_tensor(frames: np.ndarray) -> torch.Tensor:
 
 
 def to_frames(video: torch.Tensor) -> np.ndarray:
-    """float (1, 3, T, H, W) in [-1, 1] -> uint8 (T, H, W, 3)."""
-    pixels = ((video[0].float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+    """float (1, 3, T, H, W) in [-1, 1] -> uint8 (T, H, W, 3), truncating like upstream.
+
+    Upstream (``vae_output_to_image``) maps ``(x + 1) * 255 / 2``, clips to [0, 255] and casts
+    to uint8, which truncates; rounding instead would make every frame (and so the next clip's
+    first frame and history) about half a grey level brighter than upstream's.
+    """
+    pixels = ((video[0].float().clamp(-1, 1) + 1) * (255 / 2)).clamp(0, 255).to(torch.uint8)
     return pixels.permute(1, 2, 3, 0).cpu().numpy()
 
 
