@@ -213,7 +213,8 @@ def _header(runs: Sequence[Run], infos: Mapping[str, MetricInfo], when: dt.datet
         ("Models", ", ".join(f"{r.label} ({r.results.num_videos} videos)" for r in runs)),
         ("Generated", when.strftime("%Y-%m-%d %H:%M UTC")),
         ("Grid", "; ".join(grids)),
-        ("Metrics", f"{len(infos)} measured, {sum(len(r.results.unavailable) for r in runs)} unavailable evaluator(s)"),
+        ("Metrics", f"{len(infos)} measured, "
+                    f"{len({u.evaluator for r in runs for u in r.results.unavailable})} evaluator(s) unavailable"),
         ("Evaluators", "; ".join(evaluators) or "(none ran)"),
     ))
 
