@@ -11,6 +11,7 @@ the comparison is at the level VBench computes) and must agree with VBench's per
 - dynamic_degree: the 0/1 decision must agree unless one of VBench's pair scores lies within 1% of
   the threshold (then both answers are legitimate); the pair scores themselves (top-5% RAFT flow
   magnitudes, in pixels, recorded from VBench by ``run_vbench.py``) must agree within 1e-3 px.
+  Fixtures under 128 px are skipped: VBench's RAFT returns NaN pair scores there (see the test).
 
 Real-size RAFT/MUSIQ/AMT on the CPU are slow, so the default run covers the small fixtures and
 ``-m slow`` the rest.
@@ -61,7 +62,7 @@ OURS: dict[str, Callable[[Path], Evaluator]] = {
 # VBench's per-video number -> ours (imaging: VBench keeps the MOS per video and divides only the mean)
 VBENCH_SCALE = {"imaging_quality": 0.01}
 FAST = {
-    "dynamic_degree": {"static_64x112_16fps", "fast_120x80_24fps"},
+    "dynamic_degree": {"fast_250x338_30fps"},  # the fixtures under 128 px are skipped (NaN in VBench)
     "imaging_quality": {"static_64x112_16fps", "alternate_72x128_8fps"},
     "motion_smoothness": {"static_64x112_16fps", "pan_96x160_16fps"},
     "overall_consistency": {f.name for f in fixtures.FIXTURES},
@@ -147,6 +148,12 @@ def test_dynamic_degree_agrees_with_vbench(evaluators: dict[str, Evaluator], dim
     if name in record.get("vbench_cannot_score", {}):
         pytest.skip(f"VBench cannot score {name}: {record['vbench_cannot_score'][name]}")
     theirs_pairs = record["vbench_pair_scores"][name]
+    if np.isnan(theirs_pairs).any():
+        # Below 128 px (after padding) RAFT's coarsest correlation level is 1 pixel wide; VBench's bilinear
+        # sampler divides by W - 1 = 0 there, so every pair score is NaN and the video counts as static
+        # whatever it shows. torchvision's RAFT refuses such inputs instead. Nothing to compare.
+        assert min(f.height, f.width) < 128, f"{name}: VBench gave NaN pair scores at {f.height}x{f.width}"
+        pytest.skip(f"VBench's RAFT gives NaN pair scores below 128 px ({f.height}x{f.width})")
     evaluator = evaluators[dim]
     ours_pairs = evaluator.pair_scores(f.frames(), f.fps)
     assert len(ours_pairs) == len(theirs_pairs)
