@@ -12,9 +12,18 @@ Modes: ``none`` (everything resident), ``group`` (diffusers' leaf-level group of
 CUDA streams: weights live in pinned CPU memory and are prefetched; for GPUs of 48 GB).
 ``--measure-steps N`` times N steps and extrapolates to ``--steps``; the output says so.
 
+Speed switches (``--attention``, ``--compile``, ``--compile-mode``, ``--fuse-qkv``) can be compared
+in one process with ``--variants`` (one model build): each variant is ``+``-joined tokens among
+``auto | cudnn | flash | efficient`` (SDPA backend), ``fuse`` (diffusers' fused QKV / KV
+projections), ``compile`` (torch.compile of every transformer block, ``--compile-mode``); put
+compiled variants last (compiling cannot be undone). One JSON line per variant is printed and
+appended to ``--jsonl-out``.
+
 Example:
     python benchmarks/longvie2_speed.py --mode none --json-out speed.json
     python benchmarks/longvie2_speed.py --mode group --measure-steps 3
+    python benchmarks/longvie2_speed.py --skip-vae --measure-steps 3 \
+        --variants auto,cudnn,flash,cudnn+fuse,cudnn+compile --jsonl-out variants.jsonl
 """
 
 from __future__ import annotations
@@ -27,6 +36,7 @@ import torch
 
 from longvie.config import REAL_CONFIG, TINY_CONFIG, LongVie2Config, SamplerConfig
 from longvie.model import LongVie2Transformer
+from longvie.pipeline import ATTENTION_BACKENDS, attention_backend
 from longvie.sampler import Conditioning, sample
 
 
@@ -104,6 +114,90 @@ def time_vae(sampler: SamplerConfig, device: torch.device, tiling: bool) -> dict
     return {"vae_encode_s": round(encode_s, 2), "vae_decode_s": round(time.perf_counter() - mid, 2)}
 
 
+def transformer_blocks(model: LongVie2Transformer) -> list[torch.nn.Module]:
+    blocks = list(model.base.blocks)
+    if model.controller is not None:
+        blocks += [*model.controller.dense_blocks, *model.controller.sparse_blocks]
+    return blocks
+
+
+def set_fused_projections(model: LongVie2Transformer, fused: bool) -> None:
+    """diffusers' fused QKV (self-attention) and KV (cross-attention, text and image) projections."""
+    for block in transformer_blocks(model):
+        for attn in (block.attn1, block.attn2):
+            attn.fuse_projections() if fused else attn.unfuse_projections()
+
+
+def parse_variant(spec: str) -> dict[str, object]:
+    tokens = [t for t in spec.split("+") if t]
+    attention = [t for t in tokens if t in ATTENTION_BACKENDS]
+    unknown = [t for t in tokens if t not in ATTENTION_BACKENDS and t not in ("fuse", "compile")]
+    if unknown or len(attention) > 1:
+        raise SystemExit(f"bad variant {spec!r}: tokens are {list(ATTENTION_BACKENDS)}, fuse, compile (one backend)")
+    return {"name": spec, "attention": attention[0] if attention else "auto", "fuse": "fuse" in tokens,
+            "compile": "compile" in tokens}
+
+
+def time_steps(model: LongVie2Transformer, noise: torch.Tensor, cond: Conditioning, measured: int, batched: bool,
+               attention: str, sync: object) -> tuple[float, list[float], float]:
+    """Warm-up step (kernels, compile, hooks), then ``measured`` timed steps: (seconds, per-step, warm-up s)."""
+    with attention_backend(attention):
+        warm_start = time.perf_counter()
+        sample(model, noise, cond, SamplerConfig(steps=1), batched_cfg=batched)
+        sync()
+        warm_s = time.perf_counter() - warm_start
+        step_times: list[float] = []
+        last = [time.perf_counter()]
+
+        def on_step(k: int, n: int) -> None:
+            sync()
+            now = time.perf_counter()
+            step_times.append(now - last[0])
+            last[0] = now
+            print(f"step {k}/{n}: {step_times[-1]:.3f} s", flush=True)
+
+        start = time.perf_counter()
+        sample(model, noise, cond, SamplerConfig(steps=measured), batched_cfg=batched, on_step=on_step)
+        sync()
+    return time.perf_counter() - start, step_times, warm_s
+
+
+def run_variants(args: argparse.Namespace, model: LongVie2Transformer, noise: torch.Tensor, cond: Conditioning,
+                 flops_step: float, sync: object, smoke: bool) -> None:
+    compiled = False
+    for spec in args.variants.split(","):
+        variant = parse_variant(spec)
+        if compiled and not variant["compile"]:
+            raise SystemExit("put compiled variants last: compiling cannot be undone")
+        set_fused_projections(model, bool(variant["fuse"]))
+        if variant["compile"] and not compiled:
+            for block in transformer_blocks(model):
+                block.compile(mode=args.compile_mode)
+            compiled = True
+        if not smoke:
+            torch.cuda.reset_peak_memory_stats()
+        measured = args.measure_steps or args.steps
+        try:
+            seconds, steps, warm_s = time_steps(model, noise, cond, measured, not args.no_batched_cfg,
+                                                str(variant["attention"]), sync)
+        except RuntimeError as exc:  # e.g. no cuDNN attention kernel for these shapes on this GPU
+            row = {**variant, "error": str(exc).splitlines()[0][:300]}
+        else:
+            per_step = seconds / measured
+            row = {**variant, "compile_mode": args.compile_mode if variant["compile"] else None,
+                   "device": "cpu (smoke)" if smoke else torch.cuda.get_device_name(), "torch": torch.__version__,
+                   "measured_steps": measured, "warmup_s": round(warm_s, 1), "seconds_per_step": round(per_step, 3),
+                   "step_min_s": round(min(steps), 3), "step_max_s": round(max(steps), 3),
+                   "projected_dit_seconds_per_clip": round(per_step * args.steps, 1),
+                   "achieved_tflops": round(flops_step / per_step / 1e12, 1),
+                   "peak_gpu_memory_gib": 0.0 if smoke else round(torch.cuda.max_memory_allocated() / 2**30, 2)}
+        print("VARIANT " + json.dumps(row), flush=True)
+        if args.jsonl_out:
+            with open(args.jsonl_out, "a") as handle:
+                handle.write(json.dumps(row) + "\n")
+    set_fused_projections(model, False)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--mode", choices=["none", "group"], default="none")
@@ -111,6 +205,14 @@ def main() -> None:
     parser.add_argument("--measure-steps", type=int, default=None, help="time this many steps and extrapolate")
     parser.add_argument("--no-batched-cfg", action="store_true")
     parser.add_argument("--compile", action="store_true", help="torch.compile every transformer block")
+    parser.add_argument("--compile-mode", default=None,
+                        help="torch.compile mode (default, max-autotune-no-cudagraphs, ...)")
+    parser.add_argument("--attention", choices=list(ATTENTION_BACKENDS), default="auto",
+                        help="SDPA backend (torch.nn.attention.sdpa_kernel); auto lets PyTorch choose")
+    parser.add_argument("--fuse-qkv", action="store_true", help="diffusers' fused QKV/KV attention projections")
+    parser.add_argument("--variants", default=None,
+                        help="compare variants in one process, e.g. auto,cudnn,flash,cudnn+fuse,cudnn+compile")
+    parser.add_argument("--jsonl-out", default=None, help="append one JSON line per variant here")
     parser.add_argument("--vae-tiling", action="store_true")
     parser.add_argument("--skip-vae", action="store_true")
     parser.add_argument("--json-out", default=None)
@@ -134,46 +236,37 @@ def main() -> None:
         torch.cuda.empty_cache()
         apply_group_offloading(model, onload_device=device, offload_device=torch.device("cpu"),
                                offload_type="leaf_level", use_stream=True)
-    if args.compile:
-        for block in [*model.base.blocks, *model.controller.dense_blocks, *model.controller.sparse_blocks]:
-            block.compile()
     build_s = time.perf_counter() - built
     cond = random_conditioning(cfg, sampler, device)
     f, h, w = cond.image_condition.shape[2:]
     noise = torch.randn(1, 16, f, h, w, device=device)
+    flops_step = 2 * transformer_flops(cfg, f, h, w, history_frames=2)  # CFG: two passes
+    if args.variants:
+        print(f"model built in {build_s:.1f} s", flush=True)
+        run_variants(args, model, noise, cond, flops_step, sync, smoke)
+        return
+    if args.fuse_qkv:
+        set_fused_projections(model, True)
+    if args.compile:
+        for block in transformer_blocks(model):
+            block.compile(mode=args.compile_mode)
 
     measured = args.measure_steps or args.steps
-    warm = SamplerConfig(steps=1)
-    sample(model, noise, cond, warm, batched_cfg=not args.no_batched_cfg)  # warm-up (kernels, compile, hooks)
-    sync()
     if not smoke:
         torch.cuda.reset_peak_memory_stats()
-    step_times: list[float] = []
-    last = [time.perf_counter()]
-
-    def on_step(k: int, n: int) -> None:
-        sync()
-        now = time.perf_counter()
-        step_times.append(now - last[0])
-        last[0] = now
-        print(f"step {k}/{n}: {step_times[-1]:.3f} s", flush=True)
-
-    timed = SamplerConfig(steps=measured)
-    start = time.perf_counter()
-    sample(model, noise, cond, timed, batched_cfg=not args.no_batched_cfg, on_step=on_step)
-    sync()
-    dit_measured_s = time.perf_counter() - start
+    dit_measured_s, step_times, _ = time_steps(model, noise, cond, measured, not args.no_batched_cfg,
+                                               args.attention, sync)
     per_step = dit_measured_s / measured
     dit_s = per_step * args.steps
     peak_dit_gib = 0.0 if smoke else torch.cuda.max_memory_allocated() / 2**30
 
     vae = {} if args.skip_vae or smoke else time_vae(sampler, device, args.vae_tiling)
-    flops_step = 2 * transformer_flops(cfg, f, h, w, history_frames=2)  # CFG: two passes
     clip_s = dit_s + vae.get("vae_encode_s", 0.0) + vae.get("vae_decode_s", 0.0)
     result = {
         "device": "cpu (smoke)" if smoke else torch.cuda.get_device_name(), "torch": torch.__version__,
         "mode": args.mode,
-        "batched_cfg": not args.no_batched_cfg, "compile": args.compile, "steps": args.steps,
+        "batched_cfg": not args.no_batched_cfg, "compile": args.compile, "compile_mode": args.compile_mode,
+        "attention": args.attention, "fuse_qkv": args.fuse_qkv, "steps": args.steps,
         "measured_steps": measured, "extrapolated": measured != args.steps,
         "build_s": round(build_s, 1), "seconds_per_step": round(per_step, 3),
         "step_min_s": round(min(step_times), 3), "step_max_s": round(max(step_times), 3),

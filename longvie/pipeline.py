@@ -10,6 +10,7 @@ All latents are the VAE's *normalised* latents ((z - mean) / std, the distributi
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -27,6 +28,25 @@ MASK_CHANNELS = 4
 #: group: transformer weights stay in pinned CPU memory, prefetched layer by layer on a CUDA stream
 #: (diffusers group offloading; measured on an H100 at 4% slower per step with 5.3 GiB peak).
 OFFLOAD_MODES = ("none", "model", "group")
+#: SDPA backends a run can pin (``torch.nn.attention.sdpa_kernel``); auto lets PyTorch choose per call.
+ATTENTION_BACKENDS = ("auto", "cudnn", "flash", "efficient", "math")
+
+
+def attention_backend(name: str) -> contextlib.AbstractContextManager:
+    """Context that pins scaled-dot-product attention to one backend (diffusers' Wan attention uses SDPA).
+
+    Why a switch: at LongVie 2's 20k-token sequences attention is a large share of the step, and
+    which kernel PyTorch picks by default depends on the version and GPU; see
+    ``benchmarks/longvie2_speed.py --variants`` for measurements.
+    """
+    if name not in ATTENTION_BACKENDS:
+        raise ValueError(f"attention must be one of {ATTENTION_BACKENDS}, got {name!r}")
+    if name == "auto":
+        return contextlib.nullcontext()
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
+    return sdpa_kernel({"cudnn": SDPBackend.CUDNN_ATTENTION, "flash": SDPBackend.FLASH_ATTENTION,
+                        "efficient": SDPBackend.EFFICIENT_ATTENTION, "math": SDPBackend.MATH}[name])
 
 
 @dataclass
@@ -82,9 +102,12 @@ class ClipPipeline:
 
     def __init__(self, transformer: LongVie2Transformer, components: WanComponents, sampler: SamplerConfig,
                  device: str = "cpu", dtype: torch.dtype = torch.float32, *, text_encoder_device: str | None = None,
-                 offload: str = "none", vae_tiling: bool = False, batched_cfg: bool = True) -> None:
+                 offload: str = "none", vae_tiling: bool = False, batched_cfg: bool = True,
+                 attention: str = "auto") -> None:
         if offload not in OFFLOAD_MODES:
             raise ValueError(f"offload must be one of {OFFLOAD_MODES}, got {offload!r}")
+        attention_backend(attention)  # validates the name
+        self.attention = attention
         self.transformer, self.components, self.sampler = transformer, components, sampler
         self.device, self.dtype, self.offload, self.batched_cfg = torch.device(device), dtype, offload, batched_cfg
         self.text_device = torch.device(text_encoder_device or device)
@@ -211,7 +234,8 @@ class ClipPipeline:
         cond = self.conditioning(inputs)
         start = self.start_latents(noise, cond.history)
         model = self._use(self.transformer)
-        latents = sample(model, start, cond, self.sampler, batched_cfg=self.batched_cfg, on_step=on_step)
+        with attention_backend(self.attention):
+            latents = sample(model, start, cond, self.sampler, batched_cfg=self.batched_cfg, on_step=on_step)
         return to_frames(self.decode(latents))
 
     def noise_shape(self) -> tuple[int, ...]:
@@ -229,5 +253,5 @@ def seeded_noise(shape: tuple[int, ...], seed: int) -> torch.Tensor:
     return torch.randn(shape, generator=generator, dtype=torch.float32)
 
 
-__all__ = ["OFFLOAD_MODES", "ClipInputs", "ClipPipeline", "WanComponents", "resize_frames", "seeded_noise", "to_frames",
-           "to_video_tensor"]
+__all__ = ["ATTENTION_BACKENDS", "OFFLOAD_MODES", "ClipInputs", "ClipPipeline", "WanComponents", "attention_backend",
+           "resize_frames", "seeded_noise", "to_frames", "to_video_tensor"]
