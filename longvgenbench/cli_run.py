@@ -12,7 +12,7 @@ from tqdm import tqdm
 from longvgenbench import distributed, registry
 from longvgenbench.cli import _parse_params, cli
 from longvgenbench.distributed import SINGLE, Ranks, on_main
-from longvgenbench.errors import LongVGenBenchError
+from longvgenbench.errors import LongVGenBenchError, OptionError
 from longvgenbench.records import Split
 
 OVERWRITE_HELP = ("What to do with generations already in --out: 'missing' keeps finished work and does the rest "
@@ -70,11 +70,15 @@ def do_generate(model_name: str, split, out: Path, seed: int, overwrite: str, vi
 
 
 def do_evaluate(run_dir: Path, split, evaluator_names: Sequence[str], device: str, recompute: bool,
-                ranks: Ranks = SINGLE) -> None:
+                ranks: Ranks = SINGLE, evaluator_options: dict[str, dict[str, object]] | None = None) -> None:
     from longvgenbench.evaluation.engine import evaluate_run
 
     names = list(evaluator_names) or registry.names(registry.EVALUATORS)
-    evaluators = [registry.create_evaluator(n, device=device) for n in names]
+    options = evaluator_options or {}
+    stray = sorted(set(options) - set(names))
+    if stray:
+        raise OptionError(f"--evaluator-option names evaluators that are not run: {stray}; run: {names}")
+    evaluators = [registry.create_evaluator(n, device=device, **options.get(n, {})) for n in names]
     bar = _Bar(f"evaluate {run_dir.name}", "clip", ranks)
     try:
         summary = evaluate_run(run_dir, split, evaluators, device=device, recompute=recompute,
@@ -105,9 +109,26 @@ def _split_of_run(run_dir: Path, split: str | None):
 
 
 def _evaluator_option(f):
+    f = click.option("-E", "--evaluator-option", "evaluator_options", multiple=True, metavar="NAME.KEY=VALUE",
+                     help="Option of one evaluator (repeatable), e.g. -E imaging_quality.batch_size=32 or "
+                          "-E lpips.verify_weights=false (for one's own or staged weight files).")(f)
     return click.option("-e", "--evaluator", "evaluators", multiple=True,
                         help="Evaluator to run (repeatable). Default: every registered evaluator; those whose "
                              "weights are missing are reported as unavailable.")(f)
+
+
+def _parse_evaluator_options(pairs: Sequence[str]) -> dict[str, dict[str, object]]:
+    """``NAME.KEY=VALUE`` -> {NAME: {KEY: value}}; values parsed like model options (int, float, bool, tuple)."""
+    grouped: dict[str, dict[str, object]] = {}
+    for pair in pairs:
+        target, sep, _ = pair.partition("=")
+        name, dot, key = target.partition(".")
+        if not sep or not dot or not name or not key:
+            raise click.BadParameter(f"{pair!r} is not NAME.KEY=VALUE (e.g. lpips.verify_weights=false)",
+                                     param_hint="--evaluator-option")
+        registry.load(registry.EVALUATORS, name)  # a misspelt evaluator fails here, by name
+        grouped.setdefault(name, {}).update(_parse_params((pair[len(name) + 1:],)))
+    return grouped
 
 
 @cli.command("generate")
@@ -145,7 +166,7 @@ def generate_command(model: str, split: str, out: Path, seed: int, overwrite: st
 @click.option("--device", default="cpu", show_default=True, help="torch device for learned metrics.")
 @click.option("--recompute", is_flag=True, help="Score again even where scores exist.")
 def evaluate_command(run_dir: Path, split: str | None, evaluators: tuple[str, ...], device: str,
-                     recompute: bool) -> None:
+                     recompute: bool, evaluator_options: tuple[str, ...] = ()) -> None:
     """Score a run directory; writes samples.jsonl and results.json.
 
     \b
@@ -153,10 +174,14 @@ def evaluate_command(run_dir: Path, split: str | None, evaluators: tuple[str, ..
       longvgenbench evaluate runs/demo/depth-warp -e ssim -e psnr
     On 4 processes (clips shared out; the numbers do not depend on how many):
       torchrun --nproc-per-node 4 -m longvgenbench evaluate runs/demo/depth-warp --device cuda
+    With one's own (or staged random) weight files, skipping the sha256 check of the official ones:
+      longvgenbench evaluate runs/demo/depth-warp -e imaging_quality -E imaging_quality.verify_weights=false
     """
+    options = _parse_evaluator_options(evaluator_options)
     with distributed.session(device) as ranks:
         loaded = _shared_split(ranks, lambda: _split_of_run(run_dir, split))
-        do_evaluate(run_dir, loaded, evaluators, distributed.rank_device(device, ranks.local_rank), recompute, ranks)
+        do_evaluate(run_dir, loaded, evaluators, distributed.rank_device(device, ranks.local_rank), recompute, ranks,
+                    options)
 
 
 @cli.command("run")
@@ -171,7 +196,8 @@ def evaluate_command(run_dir: Path, split: str | None, evaluators: tuple[str, ..
 @click.option("--device", default="cpu", show_default=True, help="torch device.")
 @click.option("--report/--no-report", default=True, show_default=True, help="Write OUT/report/ at the end.")
 def run_command(models: tuple[str, ...], split: str, out: Path, seed: int, overwrite: str,
-                evaluators: tuple[str, ...], device: str, report: bool) -> None:
+                evaluators: tuple[str, ...], device: str, report: bool,
+                evaluator_options: tuple[str, ...] = ()) -> None:
     """Generate, evaluate and report, for one or more models.
 
     \b
@@ -184,12 +210,13 @@ def run_command(models: tuple[str, ...], split: str, out: Path, seed: int, overw
         registry.load(registry.MODELS, name)
     for name in evaluators:
         registry.load(registry.EVALUATORS, name)
+    options = _parse_evaluator_options(evaluator_options)
     with distributed.session(device) as ranks:
         loaded = _shared_split(ranks, lambda: _load_split(split))
         rank_device = distributed.rank_device(device, ranks.local_rank)
         for name in models:
             do_generate(name, loaded, out / name, seed, overwrite, (), rank_device, {}, ranks)
-            do_evaluate(out / name, loaded, evaluators, rank_device, overwrite == "always", ranks)
+            do_evaluate(out / name, loaded, evaluators, rank_device, overwrite == "always", ranks, options)
         if report and ranks.is_main:
             _write_report([out / name for name in models], out / "report")
 

@@ -28,13 +28,16 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from evaluators._frames import check_frames
+from evaluators._frames import check_frames, clip_label
 from evaluators.vbench import catalog_motion
 from evaluators.vbench.catalog_motion import RAFT_LARGE_C_T_V1, RAFT_THINGS
-from longvgenbench.errors import WeightsUnavailableError
+from longvgenbench.errors import VideoError, WeightsUnavailableError
 from longvgenbench.evaluation.api import ClipEvaluator, ClipView, Level, MetricSpec
 
 RAFT_ITERATIONS = 20
+# RAFT's 4-level correlation pyramid needs feature maps (1/8 of the padded frame) of >= 16 cells a side;
+# torchvision raises a bare ValueError below that, VBench's own RAFT returns NaN flows.
+RAFT_MIN_PADDED_SIDE = 128
 TOP_FRACTION = 0.05
 THRESHOLD_PER_256_PX = 6.0
 
@@ -119,6 +122,15 @@ def sintel_padding(height: int, width: int) -> tuple[int, int, int, int]:
     return pad_w // 2, pad_w - pad_w // 2, pad_h // 2, pad_h - pad_h // 2
 
 
+def check_raft_size(height: int, width: int, label: str) -> None:
+    """Refuse, by name, frames too small for RAFT: both sides padded to multiples of 8 must be >= 128 px."""
+    left, right, top, bottom = sintel_padding(height, width)
+    if min(height + top + bottom, width + left + right) < RAFT_MIN_PADDED_SIDE:
+        raise VideoError(label, f"dynamic_degree cannot score {height}x{width} frames: RAFT needs both sides >= "
+                                f"{RAFT_MIN_PADDED_SIDE - 7} px (>= {RAFT_MIN_PADDED_SIDE} once padded to multiples "
+                                f"of 8); evaluate at a larger size or leave dynamic_degree out (-e ...)")
+
+
 def top_magnitude_mean(flow: torch.Tensor) -> torch.Tensor:
     """(B, 2, H, W) flow -> (B,) mean of the largest ``int(0.05 * H * W)`` magnitudes, in fp32."""
     flow = flow.float()
@@ -194,10 +206,11 @@ class DynamicDegreeEvaluator(ClipEvaluator):
 
     def pair_scores(self, frames: np.ndarray, fps: float) -> np.ndarray:
         """The top-5% flow magnitude of every consecutive pair of sampled frames (float64, one host sync)."""
-        model = self._load()
         sampled = frames[:: sampling_interval(fps)]
         if len(sampled) < 2:
             return np.zeros(0, dtype=np.float64)
+        check_raft_size(sampled.shape[1], sampled.shape[2], "frames")
+        model = self._load()
         dtype = catalog_motion.autocast_dtype(self.precision, self.device)
         pad = sintel_padding(sampled.shape[1], sampled.shape[2])
         video = torch.from_numpy(np.ascontiguousarray(sampled)).to(self.device).permute(0, 3, 1, 2)
@@ -213,6 +226,7 @@ class DynamicDegreeEvaluator(ClipEvaluator):
 
     def score_clip(self, clip: ClipView) -> Mapping[str, float]:
         frames = check_frames(clip.frames, clip, min_frames=1)
+        check_raft_size(frames.shape[1], frames.shape[2], clip_label(clip))
         scores = self.pair_scores(frames, clip.sample.fps)
         num_sampled = len(range(0, frames.shape[0], sampling_interval(clip.sample.fps)))
         dynamic = is_dynamic(scores, num_sampled, threshold(frames.shape[1], frames.shape[2]))
