@@ -144,8 +144,11 @@ def _guard_out(out: Path, identity: dict[str, Any]) -> None:
 
 
 def _pool(workers: int) -> ProcessPoolExecutor:
-    return ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("fork"),
-                               initializer=_worker_init)
+    """Workers start from a forkserver, not a fork of this process: a fork copies the locks of live
+    OpenCV / FFmpeg thread pools and hung now and then (seen in the test suite)."""
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(["longvgenbench.build.cutting", "longvgenbench.build.video_controls"])
+    return ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_worker_init)
 
 
 def _worker_init() -> None:

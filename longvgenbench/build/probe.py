@@ -72,7 +72,25 @@ class TimedFrame:
         scale = min(1.0, width / self.frame.width)
         w = max(2, int(round(self.frame.width * scale)) // 2 * 2)
         h = max(2, int(round(self.frame.height * scale)) // 2 * 2)
-        return self.frame.reformat(width=w, height=h, format="bgr24").to_ndarray()
+        return self.frame.reformat(width=w, height=h, format="bgr24", interpolation="AREA").to_ndarray()
+
+    def grid_rgb(self, height: int, width: int) -> np.ndarray:
+        """The upright frame center-cropped to ``height`` x ``width``'s aspect and resized to it.
+
+        Scaling first (in FFmpeg's swscale, straight from YUV, area filter when shrinking) and cropping
+        after is the same geometry as crop-then-resize and ~6x cheaper than converting the full-size
+        frame to RGB and resizing it with OpenCV (measured on 1080p).
+        """
+        turned = (self.rotation // 90) % 2 == 1
+        src_w, src_h = (self.frame.height, self.frame.width) if turned else (self.frame.width, self.frame.height)
+        scale = max(width / src_w, height / src_h)
+        scaled_w, scaled_h = max(width, int(round(src_w * scale))), max(height, int(round(src_h * scale)))
+        out_w, out_h = (scaled_h, scaled_w) if turned else (scaled_w, scaled_h)
+        interpolation = "AREA" if scale < 1.0 else "BILINEAR"
+        rgb = upright(self.frame.reformat(width=out_w, height=out_h, format="rgb24",
+                                          interpolation=interpolation).to_ndarray(), self.rotation)
+        y0, x0 = (scaled_h - height) // 2, (scaled_w - width) // 2
+        return np.ascontiguousarray(rgb[y0:y0 + height, x0:x0 + width])
 
 
 def upright(frame: np.ndarray, rotation: int) -> np.ndarray:
