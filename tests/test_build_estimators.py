@@ -73,3 +73,114 @@ def test_depth_unavailable_offline_fails_before_work(tmp_path: Path, monkeypatch
         create_estimator("depth", "depth-anything-v2", model_dir=str(tmp_path)).check_available()
     with pytest.raises(OptionError, match="variant"):
         create_estimator("depth", "depth-anything-v2", variant="giant")
+
+
+@pytest.fixture(scope="module")
+def tiny_qwen_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A random 1-layer Qwen2.5-VL with a byte-level tokenizer, chat template and processor, all built offline."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers
+    from transformers import (
+        PreTrainedTokenizerFast,
+        Qwen2_5_VLConfig,
+        Qwen2_5_VLForConditionalGeneration,
+        Qwen2_5_VLProcessor,
+        Qwen2VLImageProcessor,
+    )
+    from transformers.models.qwen2_vl.video_processing_qwen2_vl import Qwen2VLVideoProcessor
+
+    vocab = {c: i for i, c in enumerate(sorted(pre_tokenizers.ByteLevel.alphabet()))}
+    backend = Tokenizer(models.BPE(vocab=vocab, merges=[]))
+    backend.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    backend.decoder = decoders.ByteLevel()
+    specials = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|vision_start|>", "<|vision_end|>",
+                "<|image_pad|>", "<|video_pad|>"]
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=backend, eos_token="<|im_end|>", pad_token="<|endoftext|>")
+    tokenizer.add_special_tokens({"additional_special_tokens": specials})
+    template = ("{% for m in messages %}<|im_start|>{{ m['role'] }}\n{% for c in m['content'] %}"
+                "{% if c['type'] == 'video' %}<|vision_start|><|video_pad|><|vision_end|>{% else %}{{ c['text'] }}"
+                "{% endif %}{% endfor %}<|im_end|>\n{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n"
+                "{% endif %}")
+    processor = Qwen2_5_VLProcessor(image_processor=Qwen2VLImageProcessor(), tokenizer=tokenizer,
+                                    video_processor=Qwen2VLVideoProcessor(), chat_template=template)
+    ids = {t: tokenizer.convert_tokens_to_ids(t) for t in specials}
+    config = Qwen2_5_VLConfig(
+        text_config=dict(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=1,
+                         num_attention_heads=2, num_key_value_heads=1, max_position_embeddings=4096,
+                         rope_scaling={"type": "mrope", "mrope_section": [2, 3, 3]},
+                         eos_token_id=ids["<|im_end|>"], pad_token_id=ids["<|endoftext|>"], bos_token_id=None),
+        vision_config=dict(depth=1, hidden_size=32, out_hidden_size=32, num_heads=2, intermediate_size=64,
+                           fullatt_block_indexes=[0], window_size=56),
+        image_token_id=ids["<|image_pad|>"], video_token_id=ids["<|video_pad|>"],
+        vision_start_token_id=ids["<|vision_start|>"], vision_end_token_id=ids["<|vision_end|>"],
+        eos_token_id=ids["<|im_end|>"], pad_token_id=ids["<|endoftext|>"])
+    torch.manual_seed(0)
+    folder = tmp_path_factory.mktemp("tiny-qwen")
+    Qwen2_5_VLForConditionalGeneration(config).eval().save_pretrained(folder)
+    processor.save_pretrained(folder)
+    return folder
+
+
+def test_qwen_caption_frames_prompt_and_generation(tiny_qwen_dir: Path) -> None:
+    from longvgenbench.build.estimators.qwen_captions import CAPTION_PROMPT, clip_frame_indices
+
+    assert clip_frame_indices(81, 8) == [0, 11, 23, 34, 46, 57, 69, 80]
+    assert clip_frame_indices(81, 3) == [0, 27, 53, 80]  # Qwen2.5-VL pairs frames: an even count
+    max_pixels = 112 * 112
+    estimator = create_estimator("captions", "qwen2.5-vl", model_dir=str(tiny_qwen_dir), num_frames=4,
+                                 max_pixels=max_pixels, max_new_tokens=6, device="cpu")
+    estimator.check_available()
+    frames = np.random.default_rng(0).integers(0, 256, size=(81, 96, 160, 3), dtype=np.uint8)
+    inputs = estimator.model_inputs(frames)
+    t, h, w = (int(v) for v in inputs["video_grid_thw"][0])
+    assert t == 2  # 4 frames, 2 per temporal patch
+    assert h * w * 14 * 14 <= max_pixels  # per-frame pixel cap
+    text = estimator._processor.batch_decode(inputs["input_ids"])[0]
+    assert CAPTION_PROMPT in text and text.endswith("<|im_start|>assistant\n")
+    caption = estimator.caption(frames, "v", 0)
+    assert isinstance(caption, str)
+    again = estimator.caption(frames, "v", 0)
+    assert caption == again  # greedy decoding: a rebuild gives the same caption
+
+
+def test_qwen_unavailable_offline(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LONGVGENBENCH_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf"))
+    with pytest.raises(WeightsUnavailableError, match=r"Qwen2\.5-VL-7B-Instruct"):
+        create_estimator("captions", "qwen2.5-vl").check_available()
+
+
+def test_load_split_from_hub_url(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from longvgenbench.build import hub
+    from longvgenbench.errors import SplitError
+    from longvgenbench.splits import api
+
+    downloads: list[tuple[str, str | None]] = []
+    reads: list[tuple[Path, bool]] = []
+
+    def fake_download(repo_id: str, revision: str | None = None, cache: Path | None = None) -> Path:
+        downloads.append((repo_id, revision))
+        return tmp_path / "snapshot"
+
+    def fake_read(root: Path, verify: bool = True) -> str:
+        reads.append((root, verify))
+        return "the split"
+
+    monkeypatch.setattr(hub, "download_split", fake_download)
+    monkeypatch.setattr(api, "read_split", fake_read)
+    assert api.load_split("hf://someone/my-split@0123abc") == "the split"
+    assert downloads == [("someone/my-split", "0123abc")] and reads == [(tmp_path / "snapshot", True)]
+    api.load_split("hf://someone/my-split", verify=False)
+    assert downloads[-1] == ("someone/my-split", None) and reads[-1] == (tmp_path / "snapshot", False)
+    for bad in ("hf://no-owner", "hf://a/b/c", "hf://a/b@"):
+        with pytest.raises(SplitError, match="hf://owner/name"):
+            api.load_split(bad)
+    assert len(downloads) == 2  # malformed URLs never reach the Hub
+
+
+def test_load_split_from_hub_offline_is_clear(monkeypatch: pytest.MonkeyPatch) -> None:
+    from longvgenbench.build.hub import HubError
+    from longvgenbench.splits.api import load_split
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(HubError, match="HF_HUB_OFFLINE"):
+        load_split("hf://someone/my-split")

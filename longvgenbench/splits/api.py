@@ -47,15 +47,31 @@ def _looks_like_path(value: str | Path) -> bool:
     return isinstance(value, Path) or "/" in text or "\\" in text or text.startswith(".") or text.startswith("~")
 
 
+HUB_PREFIX = "hf://"
+
+
+def _download_hub_split(url: str) -> Path:
+    """``hf://owner/name[@revision]`` -> a local copy of that published split (the builder's ``download_split``)."""
+    from longvgenbench.build.hub import download_split  # lazy: build imports splits
+
+    repo_id, _, revision = url[len(HUB_PREFIX):].partition("@")
+    if repo_id.count("/") != 1 or not all(repo_id.split("/")) or (_ and not revision):
+        raise SplitError(f"{url}: a Hub split is hf://owner/name or hf://owner/name@revision")
+    return download_split(repo_id, revision=revision or None)
+
+
 def load_split(name_or_path: str | Path, *, verify: bool = True, cache: Path | None = None,
                progress: bool = False) -> Split:
     """A split from a directory path, an upstream-LongVie folder, or a registered split name.
 
     - a directory with ``split.json`` -> :func:`read_split` (sha256 of every file checked with ``verify``);
     - a directory with ``cond.json`` (or subfolders with one) -> :func:`read_longvie_folder`;
-    - a registered name (e.g. ``synthetic-mini``) -> made into the cache on first use, then read.
+    - a registered name (e.g. ``synthetic-mini``) -> made into the cache on first use, then read;
+    - ``hf://owner/name[@revision]`` -> a split published with ``longvgenbench build --push-to-hub``, downloaded.
     Unknown names raise :class:`~longvgenbench.errors.UnknownNameError` with close matches.
     """
+    if str(name_or_path).startswith(HUB_PREFIX):
+        return read_split(_download_hub_split(str(name_or_path)), verify=verify)
     candidate = Path(name_or_path).expanduser()
     if candidate.is_dir():
         if (candidate / SPLIT_JSON).is_file():

@@ -103,8 +103,10 @@ class QwenVLCaptions(CaptionEstimator):
         picked = frames[clip_frame_indices(frames.shape[0], self.num_frames)]
         text = processor.apply_chat_template(caption_messages(self.prompt), tokenize=False,
                                              add_generation_prompt=True)
+        # per-frame pixel cap as qwen-vl-utils applies it (the reference captioning path)
         return processor(text=[text], videos=[list(picked)], return_tensors="pt", do_sample_frames=False,
-                         videos_kwargs={"max_pixels": self.max_pixels})
+                         size={"longest_edge": self.max_pixels, "shortest_edge": 4 * 28 * 28},
+                         cap_pixels_per_frame=True)
 
     def caption(self, frames: np.ndarray, video_id: str, clip_index: int) -> str:
         import torch
