@@ -9,10 +9,14 @@ does not depend on the values.
 - ours: every video is decoded ONCE (PyAV), cut into the protocol's clips (81 frames, stride 80)
   and every dimension's evaluator scores the clips on the device (batched, fp16 autocast unless
   ``--precision fp32``). Decode time is reported on its own and shared by the dimensions.
-- VBench: ``VBench.evaluate(local=True, mode='custom_input')`` per dimension in the VBench venv
-  (``--vbench-python``), each re-decoding the videos as VBench does. Each dimension runs twice,
-  on 1 video and on N videos; the per-video time is the difference divided by N - 1, so model
-  loading cancels out (ours is warmed up before timing, so neither side counts loading).
+- VBench: ``VBench.evaluate(local=True, mode='custom_input')`` per dimension with VBench's python
+  (``--vbench-python``; its own venv, or the device's python with the wheels on ``PYTHONPATH``),
+  each re-decoding the videos as VBench does. One VBench process runs every dimension twice, on 1
+  video and on N videos; the per-video time is the difference divided by N - 1, so model loading
+  (VBench loads inside each evaluate) cancels out. A discarded warm-up evaluate comes first (CUDA
+  and cuDNN initialisation). Ours is warmed up before timing, so neither side counts loading.
+- ``--json`` is rewritten after ours and after every VBench dimension, so a run cut short keeps
+  what it measured.
 
 Dimensions plug in through ``DIMENSIONS`` (name -> how to build ours from the staging dir).
 
@@ -169,16 +173,31 @@ def _sync(device: str) -> None:
         torch.cuda.synchronize()
 
 
-def time_vbench(python: str, videos: list[Path], dims: list[str], staged: Path, device: str) -> dict[str, float]:
+# Runs in VBench's python: a discarded warm-up, then every dimension on the 1-video and the N-video folder.
+_VBENCH_DRIVER = """
+import json, sys, time
+from vbench import VBench
+dims, one, many, out, device = sys.argv[1].split(","), *sys.argv[2:6]
+def run(dim, folder, tag):
+    start = time.perf_counter()
+    VBench(device, out + "/info.json", out).evaluate(videos_path=folder, name=dim + "_" + tag, dimension_list=[dim],
+                                                     local=True, mode="custom_input")
+    return time.perf_counter() - start
+run(dims[0], one, "warmup")
+for dim in dims:
+    print("VBENCH_TIMING", json.dumps({"dim": dim, "one": run(dim, one, "one"), "many": run(dim, many, "many")}),
+          flush=True)
+"""
+
+
+def time_vbench(python: str, videos: list[Path], dims: list[str], staged: Path, device: str,
+                on_result: Callable[[dict[str, float]], None] = lambda _: None) -> dict[str, float]:
     """Seconds per video of VBench per dimension: (time on N videos - time on 1 video) / (N - 1)."""
     if len(videos) < 2:
         raise click.UsageError("VBench timing needs --videos >= 2 (the 1-video run cancels model loading)")
     env = {**os.environ, "VBENCH_CACHE_DIR": str(staged / stage_weights.VBENCH_DIR),
            "TORCH_HOME": str(staged / stage_weights.TORCH_HOME_DIR), "HF_HUB_OFFLINE": "1"}
-    code = ("import sys,time; from vbench import VBench; d,folder,out=sys.argv[1:4]; t=time.perf_counter(); "
-            "VBench(sys.argv[4],out+'/i.json',out).evaluate(videos_path=folder,name=d,dimension_list=[d],"
-            "local=True,mode='custom_input'); print('SECONDS',time.perf_counter()-t)")
-    result = {}
+    result: dict[str, float] = {}
     with tempfile.TemporaryDirectory() as tmp:
         one, many = Path(tmp, "one"), Path(tmp, "many")
         one.mkdir()
@@ -186,15 +205,20 @@ def time_vbench(python: str, videos: list[Path], dims: list[str], staged: Path, 
         (one / videos[0].name).symlink_to(videos[0])
         for video in videos:
             (many / video.name).symlink_to(video)
-        for dim in dims:
-            seconds = []
-            for folder in (one, many):
-                run = subprocess.run([python, "-c", code, dim, str(folder), tmp, device], env=env,
-                                     capture_output=True, text=True)
-                if run.returncode != 0:
-                    raise click.ClickException(f"VBench failed on {dim} (exit {run.returncode}):\n{run.stderr[-3000:]}")
-                seconds.append(float(run.stdout.rsplit("SECONDS", 1)[1].split()[0]))
-            result[dim] = (seconds[1] - seconds[0]) / (len(videos) - 1)
+        command = [python, "-c", _VBENCH_DRIVER, ",".join(dims), str(one), str(many), tmp, device]
+        with subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as proc:
+            assert proc.stdout is not None and proc.stderr is not None
+            for line in proc.stdout:
+                if line.startswith("VBENCH_TIMING"):
+                    row = json.loads(line.split(" ", 1)[1])
+                    result[row["dim"]] = (row["many"] - row["one"]) / (len(videos) - 1)
+                    print(f"VBench {row['dim']}: 1 video {row['one']:.2f} s, {len(videos)} videos {row['many']:.2f} s "
+                          f"-> {result[row['dim']]:.2f} s/video", flush=True)
+                    on_result(result)
+            errors = proc.stderr.read()
+        if proc.returncode != 0:
+            missing = [d for d in dims if d not in result]
+            print(f"VBench failed (exit {proc.returncode}) before {missing}:\n{errors[-3000:]}", flush=True)
     return result
 
 
@@ -204,7 +228,7 @@ def time_vbench(python: str, videos: list[Path], dims: list[str], staged: Path, 
 @click.option("--videos", default=3, show_default=True, help="number of one-minute videos")
 @click.option("--seconds", default=60, show_default=True, help="length of each video")
 @click.option("--staged", type=click.Path(path_type=Path), default=None,
-              help="a staging dir of stage_weights.py --profile full (made if absent)")
+              help="a staging dir of stage_weights.py --profile full (made there if it has no full manifest)")
 @click.option("--device", default="cuda" if torch.cuda.is_available() else "cpu", show_default=True)
 @click.option("--precision", default="auto", show_default=True, help="ours: auto (fp16 on CUDA) | fp32 | bf16")
 @click.option("--vbench-python", default=None, help="python of a VBench 0.1.5 venv; without it only ours is timed")
@@ -218,16 +242,22 @@ def main(dims: str, videos: int, seconds: int, staged: Path | None, device: str,
     unknown = sorted(set(dim_list) - set(DIMENSIONS))
     if unknown:
         raise click.UsageError(f"unknown dimensions {unknown}; known: {sorted(DIMENSIONS)}")
+    device_name = torch.cuda.get_device_name() if torch.device(device).type == "cuda" else platform.processor()
+    header = {"device": device_name, "videos": videos, "seconds": seconds, "precision": precision, "dims": dim_list}
+
+    def save(ours: dict[str, float], theirs: dict[str, float]) -> None:
+        if json_out:
+            write_json(json_out, {**header, "ours_s_per_video": ours, "vbench_s_per_video": theirs})
+
     with tempfile.TemporaryDirectory() as tmp:
-        if staged is None:
-            staged = Path(tmp, "staged")
-            stage_weights.stage(staged, "full", dim_list, dino_repo)
+        staged = ensure_staged(staged or Path(tmp, "staged"), dim_list, dino_repo)
         paths = [write_video(Path(tmp, f"video{i}.mp4"), synthetic_minute(i + 1, seconds * 16, 480, 832), 16.0)
                  for i in range(videos)]
         ours = time_ours(paths, dim_list, staged / stage_weights.VBENCH_DIR, device, precision)
         print(f"ours, seconds per video: {json.dumps({k: round(v, 3) for k, v in ours.items()})}", flush=True)
-        theirs = time_vbench(vbench_python, paths, dim_list, staged, device) if vbench_python else {}
-    device_name = torch.cuda.get_device_name() if torch.device(device).type == "cuda" else platform.processor()
+        save(ours, {})
+        theirs = (time_vbench(vbench_python, paths, dim_list, staged, device, lambda t: save(ours, t))
+                  if vbench_python else {})
     print(f"device: {device_name}; {videos} videos of {seconds} s at 480x832 16 fps; ours precision {precision}")
     print(f"{'dimension':28s} {'VBench s/video':>15s} {'ours s/video':>13s} {'speed-up':>9s}")
     for dim in dim_list:
@@ -236,17 +266,33 @@ def main(dims: str, videos: int, seconds: int, staged: Path | None, device: str,
         print(f"{dim:28s} {vb if vb else float('nan'):15.2f} {ours[dim]:13.2f} {ratio}")
     total_ours = sum(ours[d] for d in dim_list) + ours["decode"]
     print(f"{'decode (ours, shared)':28s} {'':15s} {ours['decode']:13.2f}")
-    if theirs:
+    if theirs and set(theirs) == set(dim_list):
         total_vb = sum(theirs.values())
         print(f"{'total':28s} {total_vb:15.2f} {total_ours:13.2f} {total_vb / total_ours:8.1f}x")
+    elif theirs:
+        done = [d for d in dim_list if d in theirs]
+        part_vb, part_ours = sum(theirs[d] for d in done), sum(ours[d] for d in done) + ours["decode"]
+        print(f"{'total (VBench dims done)':28s} {part_vb:15.2f} {part_ours:13.2f} {part_vb / part_ours:8.1f}x")
     else:
         print(f"{'total (ours)':28s} {'':15s} {total_ours:13.2f}")
     if torch.device(device).type == "cuda":
         print(f"peak GPU memory (ours): {torch.cuda.max_memory_allocated() / 2**30:.2f} GiB")
     if json_out:
-        write_json(json_out, {"device": device_name, "videos": videos, "seconds": seconds, "precision": precision,
-                              "ours_s_per_video": ours, "vbench_s_per_video": theirs})
+        save(ours, theirs)
         print(json.dumps({"written": str(json_out)}))
+
+
+def ensure_staged(staged: Path, dims: list[str], dino_repo: Path | None) -> Path:
+    """``staged`` holding full-size random weights of ``dims``: reused when its full manifest covers them."""
+    manifest = staged / "manifest.full.json"
+    if manifest.is_file() and set(dims) <= set(json.loads(manifest.read_text())["files"]):
+        print(f"reusing staged weights in {staged}", flush=True)
+        return staged
+    start = time.perf_counter()
+    stage_weights.stage(staged, "full", dims, dino_repo)
+    print(f"staged full-size random weights of {len(dims)} dimensions in {time.perf_counter() - start:.1f} s",
+          flush=True)
+    return staged
 
 
 if __name__ == "__main__":
