@@ -117,24 +117,40 @@ def init(device: str = "cpu") -> Ranks:
                  control=control)
 
 
-def shutdown(ranks: Ranks) -> None:
-    """Leave the process group (so the process exits without NCCL/gloo warnings)."""
+def shutdown(ranks: Ranks, synchronise: bool = True) -> None:
+    """Leave the process group (so the process exits without NCCL/gloo warnings).
+
+    With ``synchronise`` the ranks first meet at a monitored barrier, so no rank tears its gloo
+    threads down while a peer still talks to it: under load that race aborted a rank with
+    "terminate called without an active exception". A rank that never arrives (it died) only
+    costs the barrier's timeout.
+    """
     if not ranks.is_distributed:
         return
+    import datetime
+
     import torch.distributed as dist
 
-    if dist.is_initialized():
-        dist.destroy_process_group()
+    if not dist.is_initialized():
+        return
+    if synchronise:
+        with contextlib.suppress(RuntimeError):
+            dist.monitored_barrier(group=ranks.control, timeout=datetime.timedelta(seconds=120))
+    dist.destroy_process_group()
 
 
 @contextlib.contextmanager
 def session(device: str = "cpu") -> Iterator[Ranks]:
     """``init`` on entry, ``shutdown`` on exit, whatever happens in between."""
     ranks = init(device)
+    failed = False
     try:
         yield ranks
+    except BaseException:
+        failed = True
+        raise
     finally:
-        shutdown(ranks)
+        shutdown(ranks, synchronise=not failed)
 
 
 def barrier(ranks: Ranks) -> None:
