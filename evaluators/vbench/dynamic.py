@@ -22,7 +22,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import Any, ClassVar
+from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import torch
@@ -31,8 +32,10 @@ import torch.nn.functional as F
 from evaluators._frames import check_frames, clip_label
 from evaluators.vbench import catalog_motion
 from evaluators.vbench.catalog_motion import RAFT_LARGE_C_T_V1, RAFT_THINGS
+from evaluators.vbench.checkpointed import CheckpointClipEvaluator
 from longvgenbench.errors import VideoError, WeightsUnavailableError
-from longvgenbench.evaluation.api import ClipEvaluator, ClipView, Level, MetricSpec
+from longvgenbench.evaluation.api import ClipView, Level, MetricSpec
+from longvgenbench.weights import WeightFile
 
 RAFT_ITERATIONS = 20
 # RAFT's 4-level correlation pyramid needs feature maps (1/8 of the padded frame) of >= 16 cells a side;
@@ -141,7 +144,7 @@ def top_magnitude_mean(flow: torch.Tensor) -> torch.Tensor:
     return torch.topk(magnitude, count, dim=1, sorted=False).values.mean(dim=1)
 
 
-class DynamicDegreeEvaluator(ClipEvaluator):
+class DynamicDegreeEvaluator(CheckpointClipEvaluator):
     """VBench dynamic degree per clip (1.0 dynamic / 0.0 static); a video's mean is its fraction of dynamic clips."""
 
     name: ClassVar[str] = "dynamic_degree"
@@ -155,15 +158,8 @@ class DynamicDegreeEvaluator(ClipEvaluator):
         ),
     )
 
-    def __init__(self, device: str = "cpu", precision: str = "auto", batch_size: int = 8,
-                 verify_weights: bool = True) -> None:
-        super().__init__(device)
-        catalog_motion.autocast_dtype(precision, device)  # validates
-        self.precision = precision
-        self.batch_size = max(1, int(batch_size))
-        self.verify_weights = verify_weights
-        self._resolved: tuple[Any, Any, str] | None = None
-        self._model: torch.nn.Module | None = None
+    candidates: ClassVar[tuple[WeightFile, ...]] = (RAFT_LARGE_C_T_V1, RAFT_THINGS)
+    default_batch_size: ClassVar[int] = 8
 
     def protocol(self) -> dict[str, object]:
         return {
@@ -176,33 +172,18 @@ class DynamicDegreeEvaluator(ClipEvaluator):
             "precision": self.precision, "autocast": str(catalog_motion.autocast_dtype(self.precision, self.device)),
         }
 
-    def _weights(self) -> tuple[Any, Any, str]:
-        if self._resolved is None:
-            self._resolved = catalog_motion.resolve_first((RAFT_LARGE_C_T_V1, RAFT_THINGS), self.verify_weights)
-        return self._resolved
+    def _build(self, item: WeightFile, path: Path) -> torch.nn.Module:
+        from torchvision.models.optical_flow import raft_large
 
-    def check_available(self) -> None:
-        self._weights()
-
-    def weight_hashes(self) -> dict[str, str]:
-        item, _, digest = self._weights()
-        return {item.filename: digest}
-
-    def _load(self) -> torch.nn.Module:
-        if self._model is None:
-            from torchvision.models.optical_flow import raft_large
-
-            item, path, _ = self._weights()
-            state = catalog_motion.load_state_dict(path)
-            if item is RAFT_THINGS:
-                state = raft_things_to_torchvision(state)
-            model = raft_large(weights=None, progress=False)
-            try:
-                model.load_state_dict(state, strict=True)
-            except RuntimeError as exc:
-                raise WeightsUnavailableError(item.filename, path, f"is not a RAFT-large checkpoint ({exc})") from exc
-            self._model = model.eval().to(self.device)
-        return self._model
+        state = catalog_motion.load_state_dict(path)
+        if item is RAFT_THINGS:
+            state = raft_things_to_torchvision(state)
+        model = raft_large(weights=None, progress=False)
+        try:
+            model.load_state_dict(state, strict=True)
+        except RuntimeError as exc:
+            raise WeightsUnavailableError(item.filename, path, f"is not a RAFT-large checkpoint ({exc})") from exc
+        return model
 
     def pair_scores(self, frames: np.ndarray, fps: float) -> np.ndarray:
         """The top-5% flow magnitude of every consecutive pair of sampled frames (float64, one host sync)."""

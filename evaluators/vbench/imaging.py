@@ -15,7 +15,8 @@ the mean over the clip's frames; per video: the mean of its clips. Frames are sc
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, ClassVar
+from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import torch
@@ -24,8 +25,10 @@ import torch.nn.functional as F
 from evaluators._frames import check_frames
 from evaluators.vbench import catalog_motion
 from evaluators.vbench.catalog_motion import MUSIQ_SPAQ
+from evaluators.vbench.checkpointed import CheckpointClipEvaluator
 from longvgenbench.errors import WeightsUnavailableError
-from longvgenbench.evaluation.api import ClipEvaluator, ClipView, Level, MetricSpec
+from longvgenbench.evaluation.api import ClipView, Level, MetricSpec
+from longvgenbench.weights import WeightFile
 
 LONGER_SIDE = 512
 MOS_SCALE = 100.0
@@ -58,7 +61,7 @@ def build_musiq(state: Mapping[str, torch.Tensor] | None = None) -> torch.nn.Mod
     return model.eval()
 
 
-class ImagingQualityEvaluator(ClipEvaluator):
+class ImagingQualityEvaluator(CheckpointClipEvaluator):
     """VBench imaging quality (MUSIQ-SPAQ MOS / 100), mean over a clip's frames."""
 
     name: ClassVar[str] = "imaging_quality"
@@ -72,15 +75,8 @@ class ImagingQualityEvaluator(ClipEvaluator):
         ),
     )
 
-    def __init__(self, device: str = "cpu", precision: str = "auto", batch_size: int = 16,
-                 verify_weights: bool = True) -> None:
-        super().__init__(device)
-        catalog_motion.autocast_dtype(precision, device)
-        self.precision = precision
-        self.batch_size = max(1, int(batch_size))
-        self.verify_weights = verify_weights
-        self._resolved: tuple[Any, str] | None = None
-        self._model: torch.nn.Module | None = None
+    candidates: ClassVar[tuple[WeightFile, ...]] = (MUSIQ_SPAQ,)
+    default_batch_size: ClassVar[int] = 16
 
     def protocol(self) -> dict[str, object]:
         import pyiqa
@@ -94,13 +90,8 @@ class ImagingQualityEvaluator(ClipEvaluator):
             "precision": self.precision, "autocast": str(catalog_motion.autocast_dtype(self.precision, self.device)),
         }
 
-    def _weights(self) -> tuple[Any, str]:
-        if self._resolved is None:
-            self._resolved = catalog_motion.resolve(MUSIQ_SPAQ, self.verify_weights)
-        return self._resolved
-
     def check_available(self) -> None:
-        self._weights()
+        super().check_available()
         try:
             import pyiqa  # noqa: F401
         except ImportError as exc:
@@ -109,19 +100,11 @@ class ImagingQualityEvaluator(ClipEvaluator):
                 "the pyiqa package is not installed: pip install 'longvgenbench[vbench]' (or pip install pyiqa)",
             ) from exc
 
-    def weight_hashes(self) -> dict[str, str]:
-        return {MUSIQ_SPAQ.filename: self._weights()[1]}
-
-    def _load(self) -> torch.nn.Module:
-        if self._model is None:
-            self.check_available()
-            path, _ = self._weights()
-            try:
-                model = build_musiq(catalog_motion.load_state_dict(path))
-            except RuntimeError as exc:
-                raise WeightsUnavailableError(MUSIQ_SPAQ.filename, path, f"is not a MUSIQ checkpoint ({exc})") from exc
-            self._model = model.to(self.device)
-        return self._model
+    def _build(self, item: WeightFile, path: Path) -> torch.nn.Module:
+        try:
+            return build_musiq(catalog_motion.load_state_dict(path))
+        except RuntimeError as exc:
+            raise WeightsUnavailableError(item.filename, path, f"is not a MUSIQ checkpoint ({exc})") from exc
 
     def frame_scores(self, frames: np.ndarray) -> np.ndarray:
         """MOS (0..100) of every frame, float64, one host sync."""

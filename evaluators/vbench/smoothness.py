@@ -17,7 +17,8 @@ mantissa moves interpolated pixels by about one grey level, too much for a 1e-3 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, ClassVar
+from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import torch
@@ -26,8 +27,10 @@ import torch.nn.functional as F
 from evaluators._frames import check_frames
 from evaluators.vbench import catalog_motion
 from evaluators.vbench.catalog_motion import AMT_S
+from evaluators.vbench.checkpointed import CheckpointClipEvaluator
 from longvgenbench.errors import WeightsUnavailableError
-from longvgenbench.evaluation.api import ClipEvaluator, ClipView, Level, MetricSpec
+from longvgenbench.evaluation.api import ClipView, Level, MetricSpec
+from longvgenbench.weights import WeightFile
 
 PAD_MULTIPLE = 16
 
@@ -49,7 +52,7 @@ def smoothness_from_diffs(mean_abs_diffs: np.ndarray) -> float:
     return (255.0 - float(np.mean(mean_abs_diffs))) / 255.0
 
 
-class MotionSmoothnessEvaluator(ClipEvaluator):
+class MotionSmoothnessEvaluator(CheckpointClipEvaluator):
     """VBench motion smoothness: how well AMT-S predicts each odd frame from its even neighbours."""
 
     name: ClassVar[str] = "motion_smoothness"
@@ -63,15 +66,8 @@ class MotionSmoothnessEvaluator(ClipEvaluator):
         ),
     )
 
-    def __init__(self, device: str = "cpu", precision: str = "auto", batch_size: int = 4,
-                 verify_weights: bool = True) -> None:
-        super().__init__(device)
-        catalog_motion.autocast_dtype(precision, device)
-        self.precision = precision
-        self.batch_size = max(1, int(batch_size))
-        self.verify_weights = verify_weights
-        self._resolved: tuple[Any, str] | None = None
-        self._model: torch.nn.Module | None = None
+    candidates: ClassVar[tuple[WeightFile, ...]] = (AMT_S,)
+    default_batch_size: ClassVar[int] = 4
 
     def _dtype(self) -> torch.dtype | None:
         return catalog_motion.autocast_dtype(self.precision, self.device, fast=torch.float16)
@@ -86,31 +82,17 @@ class MotionSmoothnessEvaluator(ClipEvaluator):
             "precision": self.precision, "autocast": str(self._dtype()),
         }
 
-    def _weights(self) -> tuple[Any, str]:
-        if self._resolved is None:
-            self._resolved = catalog_motion.resolve(AMT_S, self.verify_weights)
-        return self._resolved
+    def _build(self, item: WeightFile, path: Path) -> torch.nn.Module:
+        from evaluators.vbench.amt.model import AMTS
 
-    def check_available(self) -> None:
-        self._weights()
-
-    def weight_hashes(self) -> dict[str, str]:
-        return {AMT_S.filename: self._weights()[1]}
-
-    def _load(self) -> torch.nn.Module:
-        if self._model is None:
-            from evaluators.vbench.amt.model import AMTS
-
-            path, _ = self._weights()
-            checkpoint = catalog_motion.load_state_dict(path)
-            state = checkpoint.get("state_dict", checkpoint)
-            model = AMTS()
-            try:
-                model.load_state_dict({k.removeprefix("module."): v for k, v in state.items()}, strict=True)
-            except RuntimeError as exc:
-                raise WeightsUnavailableError(AMT_S.filename, path, f"is not an AMT-S checkpoint ({exc})") from exc
-            self._model = model.eval().to(self.device)
-        return self._model
+        checkpoint = catalog_motion.load_state_dict(path)
+        state = checkpoint.get("state_dict", checkpoint)
+        model = AMTS()
+        try:
+            model.load_state_dict({k.removeprefix("module."): v for k, v in state.items()}, strict=True)
+        except RuntimeError as exc:
+            raise WeightsUnavailableError(item.filename, path, f"is not an AMT-S checkpoint ({exc})") from exc
+        return model
 
     def interpolated_diffs(self, frames: np.ndarray) -> np.ndarray:
         """Mean absolute difference (grey levels, float64) of every interpolated odd frame to the real one."""
