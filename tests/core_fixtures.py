@@ -8,6 +8,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from longvgenbench.evaluation.api import ClipEvaluator, ClipView, Level, MetricSpec, Need
 from longvgenbench.model import VideoModel
 from longvgenbench.records import (
     Category,
@@ -82,3 +83,15 @@ class ToyModel(VideoModel):
         noise = rng.integers(-20, 21, size=(41, 16, 24, 3), dtype=np.int16)
         frames = np.clip(base[None] + noise, 0, 255).astype(np.uint8)
         return SegmentOutput(frames=frames, state=freeze_state({"counter": np.array([counter + 7], np.int64)}))
+
+
+class TruthError(ClipEvaluator):
+    """Mean absolute error against the ground truth: a weight-free evaluator that needs it."""
+
+    name = "truth_error"
+    version = "1"
+    needs = frozenset({Need.GROUND_TRUTH})
+    metrics = (MetricSpec("truth_error", Level.CLIP, False, "mean abs error vs ground truth"),)
+
+    def score_clip(self, clip: ClipView) -> Mapping[str, float]:
+        return {"truth_error": float(np.abs(clip.frames.astype(np.int16) - clip.ground_truth).mean())}

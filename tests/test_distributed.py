@@ -18,13 +18,12 @@ from collections.abc import Mapping
 from dataclasses import asdict
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch.multiprocessing as mp
-from core_fixtures import ToyModel, make_tiny_split
+from core_fixtures import ToyModel, TruthError, make_tiny_split
 
 from longvgenbench import distributed
-from longvgenbench.evaluation.api import ClipEvaluator, ClipView, Level, MetricSpec, Need
+from longvgenbench.evaluation.api import ClipEvaluator, ClipView, Level, MetricSpec
 from longvgenbench.evaluation.engine import evaluate_run
 from longvgenbench.rundir import RunDir
 from longvgenbench.runner import generate
@@ -101,16 +100,6 @@ class MeanBrightness(ClipEvaluator):
             raise RuntimeError("simulated evaluator failure")
         _trace(self.trace, f"{clip.sample.video_id} {clip.segment.index}")
         return {"mean_brightness": float(clip.frames.mean())}
-
-
-class TruthError(ClipEvaluator):
-    name = "truth_error"
-    version = "1"
-    needs = frozenset({Need.GROUND_TRUTH})
-    metrics = (MetricSpec("truth_error", Level.CLIP, False, "mean abs error vs ground truth"),)
-
-    def score_clip(self, clip: ClipView) -> Mapping[str, float]:
-        return {"truth_error": float(np.abs(clip.frames.astype(np.int16) - clip.ground_truth).mean())}
 
 
 def evaluators(trace: Path | None = None, fail_at: tuple[str, int] | None = None):

@@ -7,11 +7,11 @@ from collections.abc import Mapping
 
 import numpy as np
 import pytest
-from core_fixtures import ToyModel, make_tiny_split
+from core_fixtures import ToyModel, TruthError, make_tiny_split
 
 from longvgenbench.errors import MismatchError, WeightsUnavailableError
 from longvgenbench.evaluation.aggregate import bootstrap_interval
-from longvgenbench.evaluation.api import ClipEvaluator, ClipView, Evaluator, Level, MetricSpec, Need, VideoScorer
+from longvgenbench.evaluation.api import ClipEvaluator, ClipView, Evaluator, Level, MetricSpec, VideoScorer
 from longvgenbench.evaluation.engine import IncompleteRunError, clip_windows, evaluate_run
 from longvgenbench.records import Grid
 from longvgenbench.results import load_results, read_rows
@@ -30,16 +30,6 @@ class MeanBrightness(ClipEvaluator):
     def score_clip(self, clip: ClipView) -> Mapping[str, float]:
         self.clips_seen.append((clip.segment.index, clip.frames.shape[0]))
         return {"mean_brightness": float(clip.frames.mean())}
-
-
-class TruthError(ClipEvaluator):
-    name = "truth_error"
-    version = "1"
-    needs = frozenset({Need.GROUND_TRUTH})
-    metrics = (MetricSpec("truth_error", Level.CLIP, False, "mean abs error vs ground truth"),)
-
-    def score_clip(self, clip: ClipView) -> Mapping[str, float]:
-        return {"truth_error": float(np.abs(clip.frames.astype(np.int16) - clip.ground_truth).mean())}
 
 
 class ClipCounter(Evaluator):

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from stage_weights import StageContext, StagedFile, _layer_norm, _linear, _randn
+from stage_weights import StageContext, StagedFile, _layer_norm, _randn, _resblocks
 
 VICLIP_DIR = "ViCLIP"
 CHECKPOINT = "ViClip-InternVid-10M-FLT.pth"
@@ -77,20 +77,6 @@ def caption(name: str) -> str:
     return CAPTIONS.get(name, name.replace("_", " "))
 
 
-def _blocks(prefix: str, width: int, layers: int) -> dict[str, torch.Tensor]:
-    state: dict[str, torch.Tensor] = {}
-    for i in range(layers):
-        b = f"{prefix}.resblocks.{i}"
-        state[f"{b}.attn.in_proj_weight"] = _randn(f"{b}.attn.in_proj_weight", (3 * width, width), width**-0.5)
-        state[f"{b}.attn.in_proj_bias"] = _randn(f"{b}.attn.in_proj_bias", (3 * width,), 0.02)
-        state |= _linear(f"{b}.attn.out_proj", width, width, 0.5 * width**-0.5)
-        state |= _layer_norm(f"{b}.ln_1", width)
-        state |= _linear(f"{b}.mlp.c_fc", 4 * width, width)
-        state |= _linear(f"{b}.mlp.c_proj", width, 4 * width, 0.5 * (4 * width) ** -0.5)
-        state |= _layer_norm(f"{b}.ln_2", width)
-    return state
-
-
 def viclip_state_dict(profile: str) -> dict[str, torch.Tensor]:
     """Random ViCLIP tensors under the official names (seeded by name: the same on every machine)."""
     s = SHAPES[profile]
@@ -103,14 +89,14 @@ def viclip_state_dict(profile: str) -> dict[str, torch.Tensor]:
         "proj": _randn(f"{tag}.proj", (vw, s.embed_dim), vw**-0.5),
     }
     v |= {k.removeprefix(f"{tag}.v."): t for k, t in _layer_norm(f"{tag}.v.ln_pre", vw).items()}
-    v |= {k.removeprefix(f"{tag}.v."): t for k, t in _blocks(f"{tag}.v.transformer", vw, s.vision_layers).items()}
+    v |= {k.removeprefix(f"{tag}.v."): t for k, t in _resblocks(f"{tag}.v.transformer", vw, s.vision_layers).items()}
     v |= {k.removeprefix(f"{tag}.v."): t for k, t in _layer_norm(f"{tag}.v.ln_post", vw).items()}
     t = {
         "token_embedding.weight": _randn(f"{tag}.tok", (s.vocab_size, tw), 0.05),
         "positional_embedding": _randn(f"{tag}.tpos_text", (s.context_length, tw), 0.02),
         "text_projection": _randn(f"{tag}.text_projection", (tw, s.embed_dim), tw**-0.5),
     }
-    t |= {k.removeprefix(f"{tag}.t."): x for k, x in _blocks(f"{tag}.t.transformer", tw, s.text_layers).items()}
+    t |= {k.removeprefix(f"{tag}.t."): x for k, x in _resblocks(f"{tag}.t.transformer", tw, s.text_layers).items()}
     t |= {k.removeprefix(f"{tag}.t."): x for k, x in _layer_norm(f"{tag}.t.ln_final", tw).items()}
     state = {f"vision_encoder.{k}": x for k, x in v.items()} | {f"text_encoder.{k}": x for k, x in t.items()}
     state["temp"] = torch.tensor(0.01)
