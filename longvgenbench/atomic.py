@@ -83,10 +83,3 @@ def write_npz(path: Path | str, arrays: Mapping[str, np.ndarray]) -> None:
     buffer = io.BytesIO()
     np.savez_compressed(buffer, **{k: np.asarray(v) for k, v in arrays.items()})
     write_bytes(path, buffer.getvalue())
-
-
-def append_lines(path: Path | str, lines: list[str]) -> None:
-    """Rewrite ``path`` atomically with ``lines`` appended (files here are small: one run's rows)."""
-    path = Path(path)
-    old = path.read_bytes() if path.exists() else b""
-    write_bytes(path, old + "".join(line.rstrip("\n") + "\n" for line in lines).encode("utf-8"))
