@@ -39,7 +39,12 @@ class LongVie2Model(VideoModel):
     ``attention`` (SDPA backend: auto | cudnn | flash | efficient | math; on an H200 with torch 2.11
     auto and cudnn measured the same, flash 22% slower per step), ``text_encoder_device`` (e.g.
     cpu), ``height`` / ``width`` (working size, 352x640 upstream),
-    ``num_frames`` (frames per clip, 81 upstream; must equal the split's clip length).
+    ``num_frames`` (frames per clip, 81 upstream; must equal the split's clip length),
+    ``caption_refiner`` (off | qwen2.5-vl: each clip after the first gets its caption rewritten by
+    Qwen2.5-VL-7B-Instruct for its new first frame, see ``longvie.refiner``; off by default) with
+    ``refiner_model_dir`` (a local transformers folder; default: the registered pinned weights),
+    ``refiner_device`` (default: ``device``), ``refiner_dtype`` and ``refiner_max_new_tokens``.
+    The captions a clip was generated with ride in the saved state (``longvie.refiner.captions_from_state``).
     """
 
     name: ClassVar[str] = "longvie2"
@@ -51,8 +56,17 @@ class LongVie2Model(VideoModel):
     def __init__(self, device: str = "cpu", *, weights: str | None = None, dtype: str = "bf16", steps: int = 50,
                  cfg_scale: float = 5.0, offload: str = "none", vae_tiling: bool = False, batched_cfg: bool = True,
                  compile: bool = False, text_encoder_device: str | None = None, height: int = 352,
-                 width: int = 640, num_frames: int = 81, attention: str = "auto") -> None:
+                 width: int = 640, num_frames: int = 81, attention: str = "auto", caption_refiner: str = "off",
+                 refiner_model_dir: str | None = None, refiner_device: str | None = None, refiner_dtype: str = "auto",
+                 refiner_max_new_tokens: int = 1024) -> None:
         super().__init__(device=device)
+        from longvie.refiner import REFINERS, CaptionRefiner
+
+        if caption_refiner not in REFINERS:
+            raise OptionError(f"{self.name}: caption_refiner must be one of {list(REFINERS)}, got {caption_refiner!r}")
+        self.refiner = None if caption_refiner == "off" else CaptionRefiner(
+            refiner_model_dir, device=refiner_device or device, dtype=refiner_dtype,
+            max_new_tokens=refiner_max_new_tokens)
         if attention not in ATTENTION_BACKENDS:
             raise OptionError(f"{self.name}: attention must be one of {list(ATTENTION_BACKENDS)}, got {attention!r}")
         self.attention = attention
@@ -96,8 +110,12 @@ class LongVie2Model(VideoModel):
                 digest.update(json.dumps({k: [list(v.shape), v.dtype] for k, v in
                                           sorted(ck.read_header(path).items())}).encode())
                 digest.update(str(path.stat().st_size).encode())
-        return {"name": self.name, "version": self.version, "weights_headers_sha256": digest.hexdigest(),
-                "dtype": self.dtype_name, "sampler": json.dumps(self.sampler.to_dict(), sort_keys=True)}
+        identity = {"name": self.name, "version": self.version, "weights_headers_sha256": digest.hexdigest(),
+                    "dtype": self.dtype_name, "sampler": json.dumps(self.sampler.to_dict(), sort_keys=True)}
+        if self.refiner is not None:  # only when on, so runs without it keep their identity
+            self.refiner.check_available()  # fail at the start, not after the first clip
+            identity["caption_refiner"] = json.dumps(self.refiner.fingerprint(), sort_keys=True)
+        return identity
 
     def pipeline(self) -> ClipPipeline:
         """The loaded pipeline (weights are read on first use)."""
@@ -147,17 +165,40 @@ class LongVie2Model(VideoModel):
         h, w = self.sampler.height, self.sampler.width
         first = history[-1] if len(history) else resize_frames(request.first_frame, h, w)
         depth, track = self._controls(request)
+        caption, caption_state = self._caption(request, first, state)
         pipe = self.pipeline()
         noise = seeded_noise(pipe.noise_shape(), request.seed)
         self.noise_log.append(noise)
-        inputs = ClipInputs(first_frame=first, caption=request.segment.caption, depth=depth, track=track,
+        inputs = ClipInputs(first_frame=first, caption=caption, depth=depth, track=track,
                             history=history if len(history) else None)
         with tqdm(total=self.sampler.steps, desc=f"{request.sample.video_id} clip {request.segment.index}",
                   leave=False, unit="step") as bar:
             frames = pipe.generate(inputs, noise, on_step=lambda k, n: bar.update(1))
         new_state = {"history": frames[-self.sampler.history_frames:].copy(),
-                     "clip": np.array([int(state["clip"][0]) + 1], np.int64)}
+                     "clip": np.array([int(state["clip"][0]) + 1], np.int64), **caption_state}
         return SegmentOutput(frames=frames, state=freeze_state(new_state))
+
+    def _caption(self, request: SegmentRequest, first: np.ndarray, state: Mapping[str, np.ndarray]
+                 ) -> tuple[str, dict[str, np.ndarray]]:
+        """The clip's caption, and the state arrays recording every caption so far (refiner on only).
+
+        Clip 0 keeps the benchmark caption (its first frame is the ground truth); later clips are
+        refined from their first frame, the previous clip's last generated frame.
+        """
+        caption = request.segment.caption
+        if self.refiner is None:
+            return caption, {}
+        refined = False
+        if request.segment.index > 0:
+            result = self.refiner.refine(np.ascontiguousarray(first), caption)
+            caption, refined = result.caption, result.refined
+        earlier = {key: [str(v) for v in state.get(key, np.zeros(0, np.str_))]
+                   for key in ("original_captions", "captions")}
+        flags = [bool(v) for v in state.get("caption_refined", np.zeros(0, bool))]
+        return caption, {"original_captions": np.array([*earlier["original_captions"], request.segment.caption],
+                                                       np.str_),
+                         "captions": np.array([*earlier["captions"], caption], np.str_),
+                         "caption_refined": np.array([*flags, refined], bool)}
 
 
 class Wan21I2VModel(LongVie2Model):
@@ -171,7 +212,8 @@ class Wan21I2VModel(LongVie2Model):
 def options_of(model: LongVie2Model) -> dict[str, Any]:
     """The generation options of a model instance (for reports)."""
     return {"dtype": model.dtype_name, "offload": model.offload, "vae_tiling": model.vae_tiling,
-            "batched_cfg": model.batched_cfg, "attention": model.attention, **model.sampler.to_dict()}
+            "batched_cfg": model.batched_cfg, "attention": model.attention,
+            "caption_refiner": "off" if model.refiner is None else model.refiner.name, **model.sampler.to_dict()}
 
 
 __all__ = ["LongVie2Model", "Wan21I2VModel", "options_of"]
