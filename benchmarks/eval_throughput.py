@@ -50,7 +50,6 @@ from evaluators.feed import clip_views, in_memory_sample  # noqa: E402
 from longvgenbench.atomic import write_json  # noqa: E402
 from longvgenbench.evaluation.api import Evaluator  # noqa: E402
 from longvgenbench.records import VideoSample  # noqa: E402
-from longvgenbench.video_io import read_frames, write_video  # noqa: E402
 
 Builder = Callable[[Path, str, str], Evaluator]  # (vbench cache dir, device, precision) -> evaluator
 
@@ -143,6 +142,8 @@ def synthetic_minute(seed: int, frames: int, height: int, width: int) -> np.ndar
 
 def time_ours(videos: list[Path], dims: list[str], vb: Path, device: str, precision: str) -> dict[str, float]:
     """Seconds per video: decode (once) and each dimension; models are loaded and warmed up before timing."""
+    from longvgenbench.video_io import read_frames  # PyAV: imported only where videos are read or written
+
     evaluators = {dim: DIMENSIONS[dim](vb, device, precision) for dim in dims}
     warm = synthetic_minute(0, 81, 480, 832)
     for evaluator in evaluators.values():
@@ -248,6 +249,8 @@ def main(dims: str, videos: int, seconds: int, staged: Path | None, device: str,
     def save(ours: dict[str, float], theirs: dict[str, float]) -> None:
         if json_out:
             write_json(json_out, {**header, "ours_s_per_video": ours, "vbench_s_per_video": theirs})
+
+    from longvgenbench.video_io import write_video
 
     with tempfile.TemporaryDirectory() as tmp:
         staged = ensure_staged(staged or Path(tmp, "staged"), dim_list, dino_repo)

@@ -1,1 +1,4 @@
-"""One module per baseline adapter: ``measure(device, tiny, measure_steps) -> dict``, driven by ``benchmarks/baselines_speed.py``."""
+"""One module per baseline adapter: ``measure(device, tiny, measure_steps) -> dict``.
+
+Driven by ``benchmarks/baselines_speed.py``.
+"""
