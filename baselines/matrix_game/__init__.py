@@ -1,0 +1,1 @@
+"""Matrix-Game-2.0 (SkyworkAI): causal generator with action modules, official checkpoint checks, weights."""
