@@ -45,6 +45,9 @@ class LongVie2Model(VideoModel):
     ``refiner_model_dir`` (a local transformers folder; default: the registered pinned weights),
     ``refiner_device`` (default: ``device``), ``refiner_dtype`` and ``refiner_max_new_tokens``.
     The captions a clip was generated with ride in the saved state (``longvie.refiner.captions_from_state``).
+    ``components``: a folder with the diffusers encoders/decoder (``vae/``, ``text_encoder/``, ``tokenizer/``,
+    ``image_encoder/``, ``image_processor/``) when ``weights`` is an original-format Wan2.1 folder without them
+    (default: the weights folder itself).
     """
 
     name: ClassVar[str] = "longvie2"
@@ -58,7 +61,7 @@ class LongVie2Model(VideoModel):
                  compile: bool = False, text_encoder_device: str | None = None, height: int = 352,
                  width: int = 640, num_frames: int = 81, attention: str = "auto", caption_refiner: str = "off",
                  refiner_model_dir: str | None = None, refiner_device: str | None = None, refiner_dtype: str = "auto",
-                 refiner_max_new_tokens: int = 1024) -> None:
+                 refiner_max_new_tokens: int = 1024, components: str | None = None) -> None:
         super().__init__(device=device)
         from longvie.refiner import REFINERS, CaptionRefiner
 
@@ -80,6 +83,7 @@ class LongVie2Model(VideoModel):
         except ValueError as exc:
             raise OptionError(f"{self.name}: {exc}") from exc
         self.weights = Path(weights) if weights else None
+        self.components = Path(components) if components else None
         self.dtype_name, self.offload, self.vae_tiling = dtype, offload, bool(vae_tiling)
         self.batched_cfg, self.compile, self.text_encoder_device = bool(batched_cfg), bool(compile), text_encoder_device
         self._pipeline: ClipPipeline | None = None
@@ -112,6 +116,8 @@ class LongVie2Model(VideoModel):
                 digest.update(str(path.stat().st_size).encode())
         identity = {"name": self.name, "version": self.version, "weights_headers_sha256": digest.hexdigest(),
                     "dtype": self.dtype_name, "sampler": json.dumps(self.sampler.to_dict(), sort_keys=True)}
+        if self.components is not None:
+            identity["components"] = str(self.components)
         if self.refiner is not None:  # only when on, so runs without it keep their identity
             self.refiner.check_available()  # fail at the start, not after the first clip
             identity["caption_refiner"] = json.dumps(self.refiner.fingerprint(), sort_keys=True)
@@ -129,7 +135,8 @@ class LongVie2Model(VideoModel):
                 for block in transformer.modules():
                     if type(block).__name__ == "WanTransformerBlock":
                         block.compile()
-            self._pipeline = ClipPipeline(transformer, load_components(root, dtype), self.sampler, self.device, dtype,
+            components = load_components(self.components or root, dtype)
+            self._pipeline = ClipPipeline(transformer, components, self.sampler, self.device, dtype,
                                           text_encoder_device=self.text_encoder_device, offload=self.offload,
                                           vae_tiling=self.vae_tiling, batched_cfg=self.batched_cfg,
                                           attention=self.attention)
