@@ -1,0 +1,1 @@
+"""DiffusionAsShader (IGL-HKUST, weights EXCAI/Diffusion-As-Shader): CogVideoX-5B I2V + a tracking-video branch."""

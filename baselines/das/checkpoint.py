@@ -1,0 +1,159 @@
+"""Official DiffusionAsShader transformer checkpoints -> ``DiffusionAsShaderTransformer``, checked before loading.
+
+The Hub repository (``EXCAI/Diffusion-As-Shader``) is a diffusers pipeline folder whose
+``transformer/`` holds the whole tracking transformer (CogVideoX-5B-I2V base + branch) as
+safetensors shards. Upstream loads it with ``from_pretrained`` and, if that fails for any reason,
+silently falls back to loading it as a plain CogVideoX with a fresh (zero) branch: a model that
+runs and ignores the tracking video. Here the shards' *headers* (names, shapes; no data) are read
+first and compared with the model; any missing, unexpected or mis-shaped tensor raises
+``CheckpointError`` naming them before a byte of weights is read. Our parameter names equal the
+official ones (the model subclasses diffusers' CogVideoX with upstream's attribute names), so the
+mapping is the identity; a ``transformer.`` prefix (a whole-pipeline state dict) is accepted.
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from longvgenbench.errors import LongVGenBenchError
+
+PIPELINE_PREFIX = "transformer."
+_MAX_HEADER = 100 * 1024 * 1024
+_SHOWN = 8
+
+
+class CheckpointError(LongVGenBenchError):
+    """A checkpoint does not match the model: names what is missing, unexpected or mis-shaped."""
+
+
+@dataclass(frozen=True)
+class TensorInfo:
+    """One tensor as a safetensors header describes it."""
+
+    shape: tuple[int, ...]
+    dtype: str
+
+
+def read_header(path: Path | str) -> dict[str, TensorInfo]:
+    """Names, shapes and dtypes of a safetensors file from its header alone (cheap for multi-GB shards)."""
+    path = Path(path)
+    try:
+        with open(path, "rb") as handle:
+            raw = handle.read(8)
+            if len(raw) != 8:
+                raise CheckpointError(f"{path} is not a safetensors file (shorter than 8 bytes)")
+            (length,) = struct.unpack("<Q", raw)
+            if length > _MAX_HEADER or length > path.stat().st_size - 8:
+                raise CheckpointError(f"{path} is not a safetensors file (header length {length} is impossible)")
+            header = json.loads(handle.read(length))
+    except OSError as exc:
+        raise CheckpointError(f"{path} cannot be read: {exc.strerror or exc}") from exc
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise CheckpointError(f"{path} is not a safetensors file (its header is not JSON)") from exc
+    return {name: TensorInfo(tuple(int(d) for d in meta["shape"]), str(meta["dtype"]))
+            for name, meta in header.items() if name != "__metadata__"}
+
+
+def read_headers(paths: Iterable[Path]) -> tuple[dict[str, TensorInfo], dict[str, Path]]:
+    """Merged headers of several shards and the shard of each name (a name in two shards is an error)."""
+    infos: dict[str, TensorInfo] = {}
+    where: dict[str, Path] = {}
+    for path in paths:
+        for name, info in read_header(path).items():
+            if name in infos:
+                raise CheckpointError(f"tensor {name!r} is in both {where[name]} and {path}")
+            infos[name], where[name] = info, Path(path)
+    return infos, where
+
+
+def official_to_ours(name: str) -> str:
+    """Official checkpoint name -> our parameter name (identity, minus a whole-pipeline prefix)."""
+    return name[len(PIPELINE_PREFIX):] if name.startswith(PIPELINE_PREFIX) else name
+
+
+@dataclass(frozen=True)
+class CheckReport:
+    """The outcome of comparing a checkpoint's header with the tensors it must fill."""
+
+    what: str
+    mapping: Mapping[str, str]  # file name -> our name
+    missing: tuple[str, ...]  # our names
+    unexpected: tuple[str, ...]  # file names
+    misshaped: tuple[str, ...]  # "file name: file shape vs our shape"
+
+    @property
+    def ok(self) -> bool:
+        return not (self.missing or self.unexpected or self.misshaped)
+
+    def raise_if_bad(self) -> None:
+        if self.ok:
+            return
+        parts = []
+        for label, items in (("missing", self.missing), ("unexpected", self.unexpected),
+                             ("mis-shaped", self.misshaped)):
+            if items:
+                more = f", ... ({len(items) - _SHOWN} more)" if len(items) > _SHOWN else ""
+                parts.append(f"{len(items)} {label}: {', '.join(items[:_SHOWN])}{more}")
+        raise CheckpointError(f"{self.what} does not match the model ({'; '.join(parts)}); nothing was loaded")
+
+
+def expected_shapes(model: torch.nn.Module) -> dict[str, tuple[int, ...]]:
+    """Every state-dict entry of the model and its shape (works on the meta device)."""
+    return {name: tuple(t.shape) for name, t in model.state_dict().items()}
+
+
+def check_transformer(model: torch.nn.Module, header: Mapping[str, TensorInfo],
+                      what: str = "DiffusionAsShader transformer checkpoint") -> CheckReport:
+    """Compare a (merged) header with every state-dict entry of ``model``: the file must fill all, exactly."""
+    expected = expected_shapes(model)
+    mapping: dict[str, str] = {}
+    unexpected: list[str] = []
+    misshaped: list[str] = []
+    for name, info in header.items():
+        ours = official_to_ours(name)
+        if ours not in expected or ours in mapping.values():
+            unexpected.append(name)
+        elif tuple(expected[ours]) != info.shape:
+            misshaped.append(f"{name}: {list(info.shape)} vs {list(expected[ours])}")
+        else:
+            mapping[name] = ours
+    covered = set(mapping.values()) | {official_to_ours(m.split(":")[0]) for m in misshaped}
+    return CheckReport(what, mapping, tuple(sorted(set(expected) - covered)), tuple(sorted(unexpected)),
+                       tuple(misshaped))
+
+
+def tracking_blocks_in(header: Mapping[str, TensorInfo]) -> int:
+    """How many tracking blocks a checkpoint holds (``transformer_blocks_copy.N.*``)."""
+    indices = {int(official_to_ours(n).split(".")[1]) for n in header
+               if official_to_ours(n).startswith("transformer_blocks_copy.")}
+    return len(indices)
+
+
+def load_checked(model: torch.nn.Module, report: CheckReport, where: Mapping[str, Path],
+                 dtype: torch.dtype | None = None) -> int:
+    """Load what a passed ``report`` mapped, shard by shard (``assign``: meta models get real tensors)."""
+    from safetensors import safe_open
+
+    report.raise_if_bad()
+    by_file: dict[Path, list[str]] = {}
+    for name in report.mapping:
+        by_file.setdefault(where[name], []).append(name)
+    loaded = 0
+    for path, names in by_file.items():
+        with safe_open(str(path), framework="pt", device="cpu") as handle:
+            state = {report.mapping[n]: handle.get_tensor(n) for n in names}
+        if dtype is not None:
+            state = {k: v.to(dtype) for k, v in state.items()}
+        model.load_state_dict(state, strict=False, assign=True)
+        loaded += len(state)
+    return loaded
+
+
+__all__ = ["CheckReport", "CheckpointError", "TensorInfo", "check_transformer", "expected_shapes", "load_checked",
+           "official_to_ours", "read_header", "read_headers", "tracking_blocks_in"]
