@@ -108,6 +108,8 @@ class CogVideoXI2VModel(VideoModel):
         self.dtype_name, self.use_dynamic_cfg = dtype, bool(use_dynamic_cfg)
         self.offload, self.vae_tiling = offload, bool(vae_tiling)
         self._pipeline: Any = None
+        #: set to a list to keep the latents after every denoising step (parity tests, debugging)
+        self.latent_log: list[torch.Tensor] | None = None
 
     # -- format -------------------------------------------------------------------------------
     @property
@@ -217,6 +219,8 @@ class CogVideoXI2VModel(VideoModel):
         with tqdm(total=self.steps, desc=where, leave=False, unit="step") as bar:
             def on_step(pipe_: Any, i: int, t: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
                 bar.update(1)
+                if self.latent_log is not None:
+                    self.latent_log.append(kwargs["latents"].detach().float().cpu().clone())
                 return {}
 
             out = pipe(image=Image.fromarray(segment.first_frame), prompt=segment.caption,
@@ -225,8 +229,8 @@ class CogVideoXI2VModel(VideoModel):
                        use_dynamic_cfg=self.use_dynamic_cfg, latents=latents.to(dtype), generator=generator,
                        output_type="np", callback_on_step_end=on_step, **self.pipeline_kwargs(segment))
         frames = np.asarray(out.frames[0], np.float32)
-        # diffusers' export_to_video (what upstream saves) truncates frame * 255 to uint8
-        return (np.clip(frames, 0.0, 1.0) * 255).astype(np.uint8)
+        # upstream takes the pipeline's PIL frames (diffusers' numpy_to_pil: round(x * 255)) and saves those
+        return np.round(np.clip(frames, 0.0, 1.0) * 255).astype(np.uint8)
 
     def generate_segment(self, request: SegmentRequest, state: Mapping[str, np.ndarray]) -> SegmentOutput:
         segment = self.native_segment(request, state)
