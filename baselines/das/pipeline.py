@@ -83,13 +83,13 @@ class ClipConditions:
 
 def pixels_signed(frames: np.ndarray) -> torch.Tensor:
     """uint8 (..., H, W, 3) -> float32 channels-first in [-1, 1], computed as upstream (x / 255 * 2 - 1)."""
-    x = torch.from_numpy(np.ascontiguousarray(frames)).float() / 255.0
+    x = torch.from_numpy(np.array(frames, copy=True)).float() / 255.0
     return 2.0 * x.movedim(-1, -3) - 1.0
 
 
 def pixels_unit(frames: np.ndarray) -> torch.Tensor:
     """uint8 (..., H, W, 3) -> float32 channels-first in [0, 1]."""
-    return (torch.from_numpy(np.ascontiguousarray(frames)).float() / 255.0).movedim(-1, -3)
+    return (torch.from_numpy(np.array(frames, copy=True)).float() / 255.0).movedim(-1, -3)
 
 
 def to_uint8(video: torch.Tensor) -> np.ndarray:
