@@ -28,20 +28,21 @@ class AestheticQualityEvaluator(VBenchImageEvaluator, ClipEvaluator):
     """LAION aesthetic score of every frame / 10, averaged over the clip (higher is better, ~0-1)."""
 
     name: ClassVar[str] = "aesthetic_quality"
-    version: ClassVar[str] = "1.0"
+    version: ClassVar[str] = "1.1"  # 1.1: compiled on CUDA by default (rounding ~1e-6)
     required = (CLIP_VIT_L14, LAION_AESTHETIC_HEAD)
     metrics: ClassVar[tuple[MetricSpec, ...]] = (
         MetricSpec("aesthetic_quality", Level.CLIP, True,
                    "VBench aesthetic quality: LAION head on CLIP ViT-L/14 embeddings / 10, mean over the frames"),
     )
 
-    def __init__(self, device: str = "cpu", precision: str = "auto", batch_size: int = 32,
-                 clip_checkpoint: str | None = None, head_checkpoint: str | None = None) -> None:
+    def __init__(self, device: str = "cpu", precision: str = "auto", batch_size: int = 81,
+                 clip_checkpoint: str | None = None, head_checkpoint: str | None = None,
+                 compile: str | bool = "auto") -> None:
         super().__init__(device, precision, batch_size,
-                         {CLIP_VIT_L14.key: clip_checkpoint, LAION_AESTHETIC_HEAD.key: head_checkpoint})
+                         {CLIP_VIT_L14.key: clip_checkpoint, LAION_AESTHETIC_HEAD.key: head_checkpoint}, compile)
 
     def load(self, paths: dict[str, Path]) -> Any:
-        return AestheticModel(load_openai_clip_visual(paths[CLIP_VIT_L14.key], self.device),
+        return AestheticModel(self.compiled_if_asked(load_openai_clip_visual(paths[CLIP_VIT_L14.key], self.device)),
                               load_linear_head(paths[LAION_AESTHETIC_HEAD.key], self.device))
 
     def protocol(self) -> dict[str, object]:

@@ -18,7 +18,7 @@ class BackgroundConsistencyEvaluator(ConsistencyEvaluator):
     """Similarity of CLIP features of each frame to the previous and the first frame (higher is better)."""
 
     name: ClassVar[str] = "background_consistency"
-    version: ClassVar[str] = "1.0"
+    version: ClassVar[str] = "1.1"  # 1.1: compiled on CUDA by default (rounding ~1e-6)
     whole_video_metric: ClassVar[str] = "background_consistency_whole_video"
     required = (CLIP_VIT_B32,)
     metrics: ClassVar[tuple[MetricSpec, ...]] = (
@@ -28,12 +28,12 @@ class BackgroundConsistencyEvaluator(ConsistencyEvaluator):
                    "VBench background consistency over the whole video as one file (averaging=vbench_whole_video)"),
     )
 
-    def __init__(self, device: str = "cpu", precision: str = "auto", batch_size: int = 32, averaging: str = "clip",
-                 clip_checkpoint: str | None = None) -> None:
-        super().__init__(device, precision, batch_size, averaging, {CLIP_VIT_B32.key: clip_checkpoint})
+    def __init__(self, device: str = "cpu", precision: str = "auto", batch_size: int = 27, averaging: str = "clip",
+                 clip_checkpoint: str | None = None, compile: str | bool = "auto") -> None:
+        super().__init__(device, precision, batch_size, averaging, {CLIP_VIT_B32.key: clip_checkpoint}, compile)
 
     def load(self, paths: dict[str, Path]) -> Any:
-        return load_openai_clip_visual(paths[CLIP_VIT_B32.key], self.device)
+        return self.compiled_if_asked(load_openai_clip_visual(paths[CLIP_VIT_B32.key], self.device))
 
     def preprocess(self, frames: torch.Tensor) -> torch.Tensor:
         return clip_preprocess(frames)

@@ -15,7 +15,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
+import torch
+
 from evaluators.vbench.common import check_batch_size, resolve_precision
+from evaluators.vbench.compiling import maybe_compiled, resolve_compile
 from longvgenbench import weights
 from longvgenbench.errors import WeightsUnavailableError
 from longvgenbench.evaluation.api import Evaluator
@@ -29,9 +32,10 @@ class VBenchImageEvaluator(Evaluator):
     required: ClassVar[tuple[WeightFile, ...]]
 
     def __init__(self, device: str = "cpu", precision: str = "auto", batch_size: int = 32,
-                 checkpoints: Mapping[str, str | None] | None = None) -> None:
+                 checkpoints: Mapping[str, str | None] | None = None, compile: str | bool = "auto") -> None:
         super().__init__(device)
         self.precision = resolve_precision(precision, device)
+        self.compiled = resolve_compile(compile, device, self.precision)
         self.batch_size = check_batch_size(batch_size)
         self._overrides = {key: Path(value).expanduser() for key, value in (checkpoints or {}).items() if value}
         self._paths: dict[str, Path] | None = None
@@ -73,7 +77,12 @@ class VBenchImageEvaluator(Evaluator):
         return {
             "definition": f"vbench 0.1.5 {self.name}", "precision": self.precision, "batch_size": self.batch_size,
             "checkpoints": {key: str(path) for key, path in self._overrides.items()} or "weights registry",
+            "compiled": self.compiled,
         }
+
+    def compiled_if_asked(self, module: torch.nn.Module) -> torch.nn.Module:
+        """``module`` behind ``torch.compile`` when the ``compile`` option says so (see ``compiling``)."""
+        return maybe_compiled(module, self.compiled, self.name)
 
     def model(self) -> Any:
         """The loaded model(s), built once per evaluator (thread-safe)."""

@@ -10,6 +10,7 @@ from typing import ClassVar
 import torch
 
 from evaluators.vbench import catalog_motion
+from evaluators.vbench.compiling import maybe_compiled, resolve_compile
 from longvgenbench.evaluation.api import ClipEvaluator
 from longvgenbench.weights import WeightFile
 
@@ -19,17 +20,20 @@ class CheckpointClipEvaluator(ClipEvaluator):
 
     Options: ``precision`` (auto | fp32 | bf16 | fp16), ``batch_size`` (default per evaluator),
     ``verify_weights`` (refuse files whose sha256 does not match the registry; off only for
-    deliberately different files, such as random weights staged for parity tests).
+    deliberately different files, such as random weights staged for parity tests), ``compile``
+    (auto | on | off: ``torch.compile`` of the model, by default on CUDA outside fp32; see
+    :mod:`evaluators.vbench.compiling`).
     """
 
     candidates: ClassVar[tuple[WeightFile, ...]]
     default_batch_size: ClassVar[int]
 
     def __init__(self, device: str = "cpu", precision: str = "auto", batch_size: int | None = None,
-                 verify_weights: bool = True) -> None:
+                 verify_weights: bool = True, compile: str | bool = "auto") -> None:
         super().__init__(device)
         catalog_motion.autocast_dtype(precision, device)  # validates
         self.precision = precision
+        self.compiled = resolve_compile(compile, device, precision)
         self.batch_size = max(1, int(self.default_batch_size if batch_size is None else batch_size))
         self.verify_weights = verify_weights
         self._resolved: tuple[WeightFile, Path, str] | None = None
@@ -51,8 +55,12 @@ class CheckpointClipEvaluator(ClipEvaluator):
         if self._model is None:
             self.check_available()
             item, path, _ = self._weights()
-            self._model = self._build(item, path).eval().to(self.device)
+            self._model = self._compile(self._build(item, path).eval().to(self.device))
         return self._model
+
+    def _compile(self, model: torch.nn.Module) -> torch.nn.Module:
+        """The model as it will run: compiled as a whole when ``self.compiled`` (evaluators may compile parts)."""
+        return maybe_compiled(model, self.compiled, self.name)
 
     @abc.abstractmethod
     def _build(self, item: WeightFile, path: Path) -> torch.nn.Module:

@@ -36,9 +36,9 @@ class ConsistencyEvaluator(VBenchImageEvaluator):
 
     whole_video_metric: ClassVar[str]
 
-    def __init__(self, device: str = "cpu", precision: str = "auto", batch_size: int = 32, averaging: str = "clip",
-                 checkpoints: Mapping[str, str | None] | None = None) -> None:
-        super().__init__(device, precision, batch_size, checkpoints)
+    def __init__(self, device: str = "cpu", precision: str = "auto", batch_size: int = 27, averaging: str = "clip",
+                 checkpoints: Mapping[str, str | None] | None = None, compile: str | bool = "auto") -> None:
+        super().__init__(device, precision, batch_size, checkpoints, compile)
         if averaging not in AVERAGING:
             raise OptionError(f"averaging must be one of {AVERAGING}, got {averaging!r}")
         self.averaging = averaging

@@ -148,7 +148,7 @@ class DynamicDegreeEvaluator(CheckpointClipEvaluator):
     """VBench dynamic degree per clip (1.0 dynamic / 0.0 static); a video's mean is its fraction of dynamic clips."""
 
     name: ClassVar[str] = "dynamic_degree"
-    version: ClassVar[str] = "1.0"
+    version: ClassVar[str] = "1.1"  # 1.1: compiled on CUDA by default (rounding ~1e-6)
     metrics: ClassVar[tuple[MetricSpec, ...]] = (
         MetricSpec(
             "dynamic_degree", Level.CLIP, True,
@@ -170,6 +170,7 @@ class DynamicDegreeEvaluator(CheckpointClipEvaluator):
             "threshold": "6.0 * min(H, W) / 256", "count": "round(4 * N_sampled_frames / 16) pairs above threshold",
             "unit": "per clip 0/1; per video the fraction of dynamic clips",
             "precision": self.precision, "autocast": str(catalog_motion.autocast_dtype(self.precision, self.device)),
+            "compiled": self.compiled,
         }
 
     def _build(self, item: WeightFile, path: Path) -> torch.nn.Module:

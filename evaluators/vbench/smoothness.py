@@ -56,7 +56,7 @@ class MotionSmoothnessEvaluator(CheckpointClipEvaluator):
     """VBench motion smoothness: how well AMT-S predicts each odd frame from its even neighbours."""
 
     name: ClassVar[str] = "motion_smoothness"
-    version: ClassVar[str] = "1.0"
+    version: ClassVar[str] = "1.1"  # 1.1: compiled on CUDA by default (rounding ~1e-6)
     metrics: ClassVar[tuple[MetricSpec, ...]] = (
         MetricSpec(
             "motion_smoothness", Level.CLIP, True,
@@ -67,7 +67,7 @@ class MotionSmoothnessEvaluator(CheckpointClipEvaluator):
     )
 
     candidates: ClassVar[tuple[WeightFile, ...]] = (AMT_S,)
-    default_batch_size: ClassVar[int] = 4
+    default_batch_size: ClassVar[int] = 10
 
     def _dtype(self) -> torch.dtype | None:
         return catalog_motion.autocast_dtype(self.precision, self.device, fast=torch.float16)
@@ -79,7 +79,7 @@ class MotionSmoothnessEvaluator(CheckpointClipEvaluator):
             "input_range": [0.0, 1.0], "padding": "replicate to multiples of 16, split evenly", "scale_factor": 1.0,
             "output": "x*255 clipped to 0..255, truncated to uint8", "score": "(255 - mean abs diff) / 255",
             "per_video": "mean of the clips' scores",
-            "precision": self.precision, "autocast": str(self._dtype()),
+            "precision": self.precision, "autocast": str(self._dtype()), "compiled": self.compiled,
         }
 
     def _build(self, item: WeightFile, path: Path) -> torch.nn.Module:

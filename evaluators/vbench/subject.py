@@ -18,7 +18,7 @@ class SubjectConsistencyEvaluator(ConsistencyEvaluator):
     """Similarity of DINO features of each frame to the previous and the first frame (higher is better)."""
 
     name: ClassVar[str] = "subject_consistency"
-    version: ClassVar[str] = "1.0"
+    version: ClassVar[str] = "1.1"  # 1.1: compiled on CUDA by default (rounding ~1e-6)
     whole_video_metric: ClassVar[str] = "subject_consistency_whole_video"
     required = (DINO_VITB16,)
     metrics: ClassVar[tuple[MetricSpec, ...]] = (
@@ -28,12 +28,12 @@ class SubjectConsistencyEvaluator(ConsistencyEvaluator):
                    "VBench subject consistency over the whole video as one file (averaging=vbench_whole_video)"),
     )
 
-    def __init__(self, device: str = "cpu", precision: str = "auto", batch_size: int = 32, averaging: str = "clip",
-                 dino_checkpoint: str | None = None) -> None:
-        super().__init__(device, precision, batch_size, averaging, {DINO_VITB16.key: dino_checkpoint})
+    def __init__(self, device: str = "cpu", precision: str = "auto", batch_size: int = 27, averaging: str = "clip",
+                 dino_checkpoint: str | None = None, compile: str | bool = "auto") -> None:
+        super().__init__(device, precision, batch_size, averaging, {DINO_VITB16.key: dino_checkpoint}, compile)
 
     def load(self, paths: dict[str, Path]) -> Any:
-        return load_dino(paths[DINO_VITB16.key], self.device)
+        return self.compiled_if_asked(load_dino(paths[DINO_VITB16.key], self.device))
 
     def preprocess(self, frames: torch.Tensor) -> torch.Tensor:
         return dino_preprocess(frames)

@@ -30,6 +30,7 @@ from longvgenbench.distributed import SINGLE, Ranks, broadcast, gather_all, gath
 from longvgenbench.errors import LongVGenBenchError, MismatchError, WeightsUnavailableError
 from longvgenbench.evaluation.aggregate import AGGREGATION_PROTOCOL, aggregate
 from longvgenbench.evaluation.api import ClipEvaluator, ClipView, Evaluator, Need, VideoScorer
+from longvgenbench.evaluation.prefetch import prefetched
 from longvgenbench.model import assembled_frame_slice
 from longvgenbench.provenance import provenance
 from longvgenbench.records import Grid, Split, VideoSample
@@ -176,8 +177,8 @@ def score_work(work: VideoWork, sample: VideoSample, run: RunDir, grid: Grid, ev
     wanted = {n for t in work.clips for n in t.evaluators} | set(work.sequential)
     used = [e for e in evaluators if e.name in wanted]
     span = work.span
-    generated = generated_clips(run, sample.video_id, span, grid)
-    truth = truth_clips(sample, span, grid) if any(Need.GROUND_TRUTH in e.needs for e in used) else None
+    generated = prefetched(generated_clips(run, sample.video_id, span, grid))  # decode clip k+1 while k is scored
+    truth = prefetched(truth_clips(sample, span, grid)) if any(Need.GROUND_TRUTH in e.needs for e in used) else None
     scorers: dict[str, VideoScorer] = {e.name: e.begin_video(sample) for e in used}
     sequential_rows: dict[str, list[ScoreRow]] = {name: [] for name in work.sequential}
     for position, index in enumerate(span):

@@ -1,0 +1,67 @@
+"""``torch.compile`` for the VBench models on CUDA, with a fallback that never loses a run.
+
+Why: the networks behind these dimensions are small and run many short kernels (RAFT's 20 GRU
+iterations, AMT's pyramid, MUSIQ's patch stem), so eager PyTorch spends much of its time on kernel
+launches, dtype casts under autocast and layout changes. Inductor fuses those; on one GPU it more
+than halves RAFT's time (``benchmarks/RESULTS.md``). Compiling costs a minute or so once per process
+(Inductor caches its graphs on disk, so later processes start faster), which a benchmark of many
+one-minute videos repays many times over.
+
+Compiled kernels round differently from eager ones (differences around 1e-6, far inside the parity
+tolerance of the fast precision). ``compile=auto`` therefore compiles on CUDA only, where the fast
+precision already applies; the CPU (and ``precision=fp32`` parity runs) stay eager and exact. If
+the compiler fails on some input, the evaluator warns once and goes on eagerly: no clip is lost.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import torch
+
+from longvgenbench.errors import OptionError
+
+COMPILE_CHOICES = ("auto", "on", "off")
+
+log = logging.getLogger(__name__)
+
+
+def resolve_compile(choice: str | bool, device: str, precision: str) -> bool:
+    """Whether to compile: ``on``/``off`` as given; ``auto`` = on CUDA and not in fp32 (parity) mode."""
+    if isinstance(choice, bool):
+        return choice
+    if choice not in COMPILE_CHOICES:
+        raise OptionError(f"compile must be one of {COMPILE_CHOICES}, got {choice!r}")
+    if choice == "auto":
+        return torch.device(device).type == "cuda" and precision != "fp32"
+    return choice == "on"
+
+
+class CompiledWithFallback(torch.nn.Module):
+    """``module`` behind ``torch.compile``; on a compiler error, warns once and runs ``module`` eagerly from then on.
+
+    A genuine input error is not hidden: the eager retry raises it again.
+    """
+
+    def __init__(self, module: torch.nn.Module, label: str) -> None:
+        super().__init__()
+        self.eager = module
+        self.label = label
+        self.failed: str | None = None
+        self.__dict__["_compiled"] = torch.compile(module)  # not a registered submodule: same parameters
+
+    def forward(self, *args: Any, **kwargs: Any) -> Any:
+        if self.failed is None:
+            try:
+                return self.__dict__["_compiled"](*args, **kwargs)
+            except Exception as exc:  # a compiler failure: fall back, keep the run going
+                self.failed = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+                log.warning("torch.compile of %s failed (%s); running it eagerly from now on", self.label,
+                            self.failed)
+        return self.eager(*args, **kwargs)
+
+
+def maybe_compiled(module: torch.nn.Module, enabled: bool, label: str) -> torch.nn.Module:
+    """``module`` itself, or wrapped in :class:`CompiledWithFallback` when ``enabled``."""
+    return CompiledWithFallback(module, label) if enabled else module

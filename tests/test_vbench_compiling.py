@@ -1,0 +1,68 @@
+"""The compile option of the VBench evaluators: when it applies, and that a compiler failure loses nothing."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+import torch
+
+from evaluators.vbench import compiling
+from longvgenbench.errors import OptionError
+
+
+def test_auto_compiles_on_cuda_outside_fp32_only():
+    assert compiling.resolve_compile("auto", "cuda", "auto") is True
+    assert compiling.resolve_compile("auto", "cuda:1", "fp16") is True
+    assert compiling.resolve_compile("auto", "cuda", "fp32") is False  # parity runs stay eager
+    assert compiling.resolve_compile("auto", "cpu", "auto") is False
+    assert compiling.resolve_compile("on", "cpu", "fp32") is True
+    assert compiling.resolve_compile("off", "cuda", "fp16") is False
+    assert compiling.resolve_compile(False, "cuda", "fp16") is False
+    with pytest.raises(OptionError, match="compile must be one of"):
+        compiling.resolve_compile("yes", "cuda", "auto")
+
+
+def test_a_compiler_failure_falls_back_to_eager_once_with_a_warning(monkeypatch, caplog):
+    calls = []
+
+    def broken_compile(module):
+        def run(*args, **kwargs):
+            calls.append(1)
+            raise RuntimeError("inductor exploded\nlong trace")
+        return run
+
+    monkeypatch.setattr(torch, "compile", broken_compile)
+    linear = torch.nn.Linear(3, 2)
+    wrapped = compiling.maybe_compiled(linear, True, "test_model")
+    x = torch.randn(4, 3)
+    with caplog.at_level(logging.WARNING):
+        first = wrapped(x)
+        second = wrapped(x)
+    torch.testing.assert_close(first, linear(x))
+    torch.testing.assert_close(second, linear(x))
+    assert len(calls) == 1  # the compiled path is not retried
+    assert wrapped.failed == "RuntimeError: inductor exploded"
+    assert sum("torch.compile of test_model failed" in r.message for r in caplog.records) == 1
+    assert [name for name, _ in wrapped.named_parameters()] == ["eager.weight", "eager.bias"]
+
+
+def test_a_genuine_input_error_is_not_hidden(monkeypatch):
+    monkeypatch.setattr(torch, "compile", lambda module: module)
+    wrapped = compiling.maybe_compiled(torch.nn.Linear(3, 2), True, "test_model")
+    with pytest.raises(RuntimeError, match="shapes cannot be multiplied"):
+        wrapped(torch.randn(4, 5))
+
+
+def test_disabled_returns_the_module_itself():
+    linear = torch.nn.Linear(3, 2)
+    assert compiling.maybe_compiled(linear, False, "x") is linear
+
+
+def test_evaluators_record_whether_they_compile():
+    from evaluators.vbench.dynamic import DynamicDegreeEvaluator
+    from evaluators.vbench.subject import SubjectConsistencyEvaluator
+
+    assert DynamicDegreeEvaluator(verify_weights=False).protocol()["compiled"] is False
+    assert DynamicDegreeEvaluator(verify_weights=False, compile="on").protocol()["compiled"] is True
+    assert SubjectConsistencyEvaluator().protocol()["compiled"] is False
