@@ -80,7 +80,7 @@ def ground_truth_at_native_times(request: SegmentRequest, mapping: GridMapping, 
     if sample.ground_truth is None:
         raise ControlError(sample.first_frame.parent, f"motion from a flow estimator needs the ground truth of "
                                                       f"{sample.video_id!r}, which the split does not have")
-    frames = read_frames(sample.ground_truth, segment.start, segment.num_frames)
+    frames = read_frames(sample.ground_truth, segment.start, segment.stop)
     if frames.shape[0] != segment.num_frames:
         raise ControlError(sample.ground_truth, f"has {frames.shape[0]} frames from {segment.start}, segment "
                                                 f"{segment.index} needs {segment.num_frames}")
