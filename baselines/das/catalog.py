@@ -56,7 +56,7 @@ def official_weights_folder() -> Path:
         raise WeightsUnavailableError(
             "DiffusionAsShader weights", absent[0],
             f"on a machine with network: `huggingface-cli download {DAS_REPO} --local-dir {root}` "
-            f"(the whole pipeline folder, about 22 GB); or pass -o weights=<folder>")
+            f"(the whole pipeline folder); or pass -O weights=<folder>")
     return root
 
 
