@@ -15,8 +15,8 @@
   the 4-fps video: per macroblock, the displacement from the previous frame, written at the
   block's position in the current frame, zero elsewhere and on the first frame; 2 channels (x, y),
   256x256. From the track control: for each grid step of the pass (4 grid frames), every point
-  visible at both ends gives its displacement, written at its current position (nearest pixel of
-  the 256x256 frame, later points overwrite earlier, as the codec's blocks do), in pixels of the
+  visible at both ends and inside the frame gives its displacement, written at its current position
+  (the 256x256 pixel it falls in; later points overwrite earlier), in pixels of the
   256x256 frame (upstream's are in the source video's pixels; ``motion_scale`` rescales).
   Repeated (held) frames past the clip's end get zero motion.
 """
@@ -60,11 +60,12 @@ def motion_condition(tracks: Tracks, indices: np.ndarray, grid_hw: tuple[int, in
         prev, cur = int(indices[i - 1]), int(indices[i])
         if cur == prev:
             continue
-        both = tracks.visible[:, prev] & tracks.visible[:, cur]
-        here = tracks.xy[both, cur] * scale
+        here_all = tracks.xy[:, cur] * scale
+        inside = (here_all >= 0).all(1) & (here_all[:, 0] < size) & (here_all[:, 1] < size)
+        both = tracks.visible[:, prev] & tracks.visible[:, cur] & inside
+        here = here_all[both]
         moved = (tracks.xy[both, cur] - tracks.xy[both, prev]) * scale * motion_scale
-        px = np.clip(np.floor(here[:, 0]).astype(np.int64), 0, size - 1)
-        py = np.clip(np.floor(here[:, 1]).astype(np.int64), 0, size - 1)
+        px, py = np.floor(here[:, 0]).astype(np.int64), np.floor(here[:, 1]).astype(np.int64)
         out[0, i, py, px] = moved[:, 0]
         out[1, i, py, px] = moved[:, 1]
     return out
