@@ -270,9 +270,14 @@ def time_vbench(python: str, videos: list[Path], dims: list[str], staged: Path, 
               help="facebookresearch/dino code (clone, bare mirror or copy) for VBench's local DINO hub")
 @click.option("--together/--no-together", default=True, show_default=True,
               help="also time every dimension in one pass over each file, as `longvgenbench evaluate` does")
+@click.option("--video-dir", type=click.Path(path_type=Path), default=None,
+              help="keep the test videos here and reuse those already there (default: a temporary dir)")
+@click.option("--ours-from", type=click.Path(path_type=Path, exists=True), default=None,
+              help="take ours from an earlier run's --json instead of timing it (same machine; VBench side only)")
 @click.option("--json", "json_out", type=click.Path(path_type=Path), default=None)
 def main(dims: str, videos: int, seconds: int, staged: Path | None, device: str, precision: str,
-         vbench_python: str | None, dino_repo: Path | None, together: bool, json_out: Path | None) -> None:
+         vbench_python: str | None, dino_repo: Path | None, together: bool, video_dir: Path | None,
+         ours_from: Path | None, json_out: Path | None) -> None:
     """Time VBench 0.1.5 and ours per dimension on the same one-minute 480x832 16 fps videos."""
     dim_list = [d for d in dims.split(",") if d]
     unknown = sorted(set(dim_list) - set(DIMENSIONS))
@@ -285,15 +290,16 @@ def main(dims: str, videos: int, seconds: int, staged: Path | None, device: str,
         if json_out:
             write_json(json_out, {**header, "ours_s_per_video": ours, "vbench_s_per_video": theirs})
 
-    from longvgenbench.video_io import write_video
-
     with tempfile.TemporaryDirectory() as tmp:
         staged = ensure_staged(staged or Path(tmp, "staged"), dim_list, dino_repo)
-        paths = [write_video(Path(tmp, f"video{i}.mp4"), synthetic_minute(i + 1, seconds * 16, 480, 832), 16.0)
-                 for i in range(videos)]
-        ours = time_ours(paths, dim_list, staged / stage_weights.VBENCH_DIR, device, precision)
-        print(f"ours, seconds per video: {json.dumps({k: round(v, 3) for k, v in ours.items()})}", flush=True)
-        if together:
+        paths = make_videos(video_dir or Path(tmp), videos, seconds)
+        if ours_from is not None:  # an earlier run's timings of ours (same machine), e.g. when PyAV cannot travel
+            ours = json.loads(ours_from.read_text())["ours_s_per_video"]
+            print(f"ours, from {ours_from}: {json.dumps(ours)}", flush=True)
+        else:
+            ours = time_ours(paths, dim_list, staged / stage_weights.VBENCH_DIR, device, precision)
+            print(f"ours, seconds per video: {json.dumps({k: round(v, 3) for k, v in ours.items()})}", flush=True)
+        if together and ours_from is None:
             ours["all_in_one_pass"] = time_ours_together(paths, dim_list, staged / stage_weights.VBENCH_DIR, device,
                                                          precision)
             print(f"ours, all dimensions in one pass: {ours['all_in_one_pass']:.3f} s/video", flush=True)
@@ -325,6 +331,18 @@ def main(dims: str, videos: int, seconds: int, staged: Path | None, device: str,
     if json_out:
         save(ours, theirs)
         print(json.dumps({"written": str(json_out)}))
+
+
+def make_videos(folder: Path, count: int, seconds: int) -> list[Path]:
+    """The benchmark's H.264 test videos in ``folder``: reused when present (PyAV is imported only to write them)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = [folder / f"video{i}-{seconds}s.mp4" for i in range(count)]
+    for i, path in enumerate(paths):
+        if not path.is_file():
+            from longvgenbench.video_io import write_video
+
+            write_video(path, synthetic_minute(i + 1, seconds * 16, 480, 832), 16.0)
+    return paths
 
 
 def ensure_staged(staged: Path, dims: list[str], dino_repo: Path | None) -> Path:
