@@ -17,6 +17,7 @@ from baselines.motion_i2v.pipeline import Components, MotionI2VPipeline
 from baselines.motion_i2v.softsplat import splat_average
 from baselines.motion_i2v.unet3d import MotionI2VUNet
 from longvgenbench.errors import MismatchError
+from tests.parity.motion_i2v import fixtures as mi2v_fixtures
 
 GOLDENS = Path(__file__).parent / "parity" / "motion_i2v" / "goldens"
 
@@ -28,17 +29,36 @@ def test_real_size_model_covers_every_official_tensor(stage, cfg):
     assert expected_for(model) == official_tensors()[stage]
 
 
+def golden_checkpoint(stage: int, model: MotionI2VUNet, path: Path) -> tuple[Path, str]:
+    """Write the goldens' tiny weights in the published naming (names and shapes from the published
+    model, values drawn by name as ``make_goldens.py`` drew them) and fingerprint what was drawn."""
+    layout = json.loads((GOLDENS / "tiny_tensors.json").read_text())[f"stage{stage}_unet"]
+    drawn = {k: mi2v_fixtures.weight_value(stage, k, tuple(shape)) for k, shape in layout["parameters"].items()}
+    ours = model.state_dict()  # buffers (positional encodings) as our model computes them
+    state = {k: torch.from_numpy(v) for k, v in drawn.items()}
+    state.update({k: ours[k].clone() if k in ours else torch.zeros(shape) for k, shape in layout["buffers"].items()})
+    save_file(state, str(path))
+    inputs = mi2v_fixtures.inputs(stage)
+    return path, mi2v_fixtures.fingerprint({**{f"weight/{k}": v for k, v in drawn.items()},
+                                            **{f"input/{k}": v for k, v in inputs.items()}})
+
+
 @pytest.mark.parametrize("stage", [1, 2])
-def test_one_denoising_step_matches_published_code(stage):
+def test_one_denoising_step_matches_published_code(stage, tmp_path):
     from diffusers import DDIMScheduler
 
-    io = load_file(str(GOLDENS / f"stage{stage}_io.safetensors"))
+    meta = json.loads((GOLDENS / "meta.json").read_text())
+    expected = load_file(str(GOLDENS / f"stage{stage}_outputs.safetensors"))
     model = MotionI2VUNet((stage1_config if stage == 1 else stage2_config)(**TINY)).eval()
-    load_checkpoint(model, GOLDENS / f"stage{stage}_unet.safetensors")
-    guidance = json.loads((GOLDENS / "meta.json").read_text())["guidance"]
+    path, drawn = golden_checkpoint(stage, model, tmp_path / f"stage{stage}.safetensors")
+    assert drawn == meta["drawn_fingerprints"][f"stage{stage}"], "numpy drew other weights/inputs than upstream's run"
+    load_checkpoint(model, path)
+    io = {k: torch.from_numpy(v) for k, v in mi2v_fixtures.inputs(stage).items()}
+    guidance = meta["guidance"]
     sched = DDIMScheduler(**(SCHEDULER_STAGE1 if stage == 1 else SCHEDULER_STAGE2))
     sched.set_timesteps(25)
-    t = io["timestep"][0]
+    t = sched.timesteps[mi2v_fixtures.STEP_INDEX]
+    assert int(t) == int(expected["timestep"][0])
     with torch.no_grad():
         if stage == 1:
             x = torch.cat([io["image_latent"], io["flow_latent"]], 1)
@@ -51,9 +71,9 @@ def test_one_denoising_step_matches_published_code(stage):
         uncond, cond = pred.chunk(2)
         guided = uncond + guidance * (cond - uncond)
         step = sched.step(guided, t, sample).prev_sample
-    assert (pred - io["noise_pred"]).abs().max() < 1e-5
-    assert (guided - io["guided"]).abs().max() < 1e-4 * guidance
-    assert (step - io["prev_sample"]).abs().max() < 1e-5 * guidance
+    assert (pred - expected["noise_pred"]).abs().max() < 1e-5
+    assert (guided - expected["guided"]).abs().max() < 1e-4 * guidance
+    assert (step - expected["prev_sample"]).abs().max() < 1e-5 * guidance
 
 
 def test_header_check_names_missing_unexpected_and_misshaped(tmp_path):

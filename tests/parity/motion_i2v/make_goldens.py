@@ -5,10 +5,13 @@ G-U-N/Motion-I2V (see README.md here for the exact commands). Writes into this f
 
 - ``baselines/motion_i2v/official_tensors.json``: every parameter/buffer name and
   shape of both published UNets at the REAL configuration (built on the meta device);
-- ``goldens/stage{1,2}.safetensors``: a tiny configuration's deterministic random weights in the
-  official naming, the inputs of one denoising step and the published outputs (UNet noise
-  prediction, guided prediction, DDIM step);
-- ``goldens/meta.json``: versions, commit, command.
+- ``goldens/stage{1,2}_outputs.safetensors``: what the published code computed for one CFG
+  denoising step of a tiny configuration (UNet noise prediction for the batch of 2, guided
+  prediction, DDIM step); the weights and inputs are NOT stored: ``fixtures.py`` draws them by
+  name on both sides;
+- ``goldens/tiny_tensors.json``: the tiny UNets' parameter and buffer names and shapes as the
+  published code names them (the test draws the weights from this list, not from our model);
+- ``goldens/meta.json``: versions, commit, command, and a fingerprint of every array drawn.
 
 Run-time patches (the published code is not edited): ``cupy`` is replaced by a module with a no-op ``memoize`` and
 ``softsplat.softsplat`` by a plain-torch "avg" forward splat written below (the published kernel
@@ -17,14 +20,19 @@ is CUDA-only); nothing else is patched.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import sys
 import types
 from pathlib import Path
 
+import numpy as np
 import torch
 
 HERE = Path(__file__).resolve().parent
+_spec = importlib.util.spec_from_file_location("motion_i2v_parity_fixtures", HERE / "fixtures.py")
+fixtures = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(fixtures)  # by path: the upstream checkout is on sys.path too
 TINY = {"block_out_channels": (32, 64), "layers_per_block": 1, "attention_head_dim": 2,
         "cross_attention_dim": 32}
 MOTION = {"num_attention_heads": 8, "num_transformer_block": 1, "attention_block_types": ["Temporal_Self"] * 2,
@@ -84,14 +92,27 @@ def names_and_shapes(model: torch.nn.Module) -> dict[str, list[int]]:
     return {k: list(v.shape) for k, v in model.state_dict().items()}
 
 
-def randomise(model: torch.nn.Module, seed: int) -> None:
-    g = torch.Generator().manual_seed(seed)
+def tiny_layout(model: torch.nn.Module) -> dict[str, dict[str, list[int]]]:
+    """The tiny UNet's tensors as the published code names them: the parameters (drawn by name in
+    ``fixtures.py``) and the buffers (the positional encodings, which both sides compute)."""
+    params = {k: list(v.shape) for k, v in model.named_parameters()}
+    buffers = {k: list(v.shape) for k, v in model.state_dict().items() if k not in params}
+    return {"parameters": params, "buffers": buffers}
+
+
+def randomise(model: torch.nn.Module, stage: int) -> dict[str, np.ndarray]:
+    """Set every parameter to its named value from ``fixtures.py``; return the values drawn."""
+    drawn = {}
     with torch.no_grad():
         for name, p in model.named_parameters():
-            if name.endswith("weight") and p.ndim == 1:  # norms
-                p.copy_(1 + 0.1 * torch.randn(p.shape, generator=g))
-            else:
-                p.copy_(0.05 * torch.randn(p.shape, generator=g))
+            drawn[name] = fixtures.weight_value(stage, name, tuple(p.shape))
+            p.copy_(torch.from_numpy(drawn[name]))
+    return drawn
+
+
+def drawn_fingerprint(weights: dict[str, np.ndarray], inputs: dict[str, np.ndarray]) -> str:
+    return fixtures.fingerprint({**{f"weight/{k}": v for k, v in weights.items()},
+                                 **{f"input/{k}": v for k, v in inputs.items()}})
 
 
 def main() -> None:
@@ -112,56 +133,53 @@ def main() -> None:
 
     out = HERE / "goldens"
     out.mkdir(exist_ok=True)
-    frames, h, w = 4, 16, 16
-    g = torch.Generator().manual_seed(7)
-    text = torch.randn(2, 7, 32, generator=g)
-    guidance = 7.0
+    guidance = fixtures.GUIDANCE
+    layout, fingerprints = {}, {}
 
     flow_unet = FlowUNet(**unet_kwargs(8, 2, tiny=True)).eval()
-    randomise(flow_unet, 1)
+    layout["stage1_unet"] = tiny_layout(flow_unet)
+    arrays = fixtures.inputs(1)
+    fingerprints["stage1"] = drawn_fingerprint(randomise(flow_unet, 1), arrays)
+    x_in = {k: torch.from_numpy(v) for k, v in arrays.items()}
     sched1 = DDIMScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="linear", steps_offset=1,
                            clip_sample=False)
     sched1.set_timesteps(25)
-    t1 = sched1.timesteps[3]
-    image_latent = torch.randn(1, 4, frames, h, w, generator=g)
-    flow_latent = torch.randn(1, 4, frames, h, w, generator=g)
-    stride = torch.tensor([[8, 16, 24, 32]])
+    t1 = sched1.timesteps[fixtures.STEP_INDEX]
     with torch.no_grad():
-        x = torch.cat([image_latent, flow_latent], 1)
-        pred = flow_unet(torch.cat([x] * 2), t1, stride, encoder_hidden_states=text).sample
+        x = torch.cat([x_in["image_latent"], x_in["flow_latent"]], 1)
+        pred = flow_unet(torch.cat([x] * 2), t1, x_in["stride"], encoder_hidden_states=x_in["text"]).sample
         uncond, cond = pred.chunk(2)
         guided = uncond + guidance * (cond - uncond)
-        step = sched1.step(guided, t1, flow_latent).prev_sample
+        step = sched1.step(guided, t1, x_in["flow_latent"]).prev_sample
     save_file({k: v.contiguous() for k, v in {
-        "image_latent": image_latent, "flow_latent": flow_latent, "text": text, "stride": stride,
-               "timestep": torch.tensor([int(t1)]), "noise_pred": pred, "guided": guided, "prev_sample": step}.items()},
-              str(out / "stage1_io.safetensors"))
-    save_file({k: v.contiguous() for k, v in flow_unet.state_dict().items()}, str(out / "stage1_unet.safetensors"))
+        "timestep": torch.tensor([int(t1)]), "noise_pred": pred, "guided": guided, "prev_sample": step}.items()},
+              str(out / "stage1_outputs.safetensors"))
 
     video_unet = VideoUNet(**unet_kwargs(4, 2, tiny=True)).eval()
-    randomise(video_unet, 2)
+    layout["stage2_unet"] = tiny_layout(video_unet)
+    arrays = fixtures.inputs(2)
+    fingerprints["stage2"] = drawn_fingerprint(randomise(video_unet, 2), arrays)
+    x_in = {k: torch.from_numpy(v) for k, v in arrays.items()}
     sched2 = DDIMScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="linear")
     sched2.set_timesteps(25)
-    t2 = sched2.timesteps[3]
-    latents = torch.randn(1, 4, frames, h, w, generator=g)
-    first_latent = torch.randn(1, 4, 1, h, w, generator=g)
-    flow = torch.cat([torch.zeros(1, 2, 8 * h, 8 * w), 6 * torch.randn(frames - 1, 2, 8 * h, 8 * w, generator=g)])
+    t2 = sched2.timesteps[fixtures.STEP_INDEX]
     with torch.no_grad():
-        lat = latents.clone()
-        lat[:, :, 0:1] = first_latent
-        pred = video_unet(torch.cat([lat] * 2), t2, encoder_hidden_states=text,
-                          flow_pre=flow[None].repeat(2, 1, 1, 1, 1)).sample
+        lat = x_in["latents"].clone()
+        lat[:, :, 0:1] = x_in["first_latent"]
+        pred = video_unet(torch.cat([lat] * 2), t2, encoder_hidden_states=x_in["text"],
+                          flow_pre=x_in["flow"][None].repeat(2, 1, 1, 1, 1)).sample
         uncond, cond = pred.chunk(2)
         guided = uncond + guidance * (cond - uncond)
         step = sched2.step(guided, t2, lat).prev_sample
     save_file({k: v.contiguous() for k, v in {
-        "latents": latents, "first_latent": first_latent, "text": text, "flow": flow,
-               "timestep": torch.tensor([int(t2)]), "noise_pred": pred, "guided": guided, "prev_sample": step}.items()},
-              str(out / "stage2_io.safetensors"))
-    save_file({k: v.contiguous() for k, v in video_unet.state_dict().items()}, str(out / "stage2_unet.safetensors"))
+        "timestep": torch.tensor([int(t2)]), "noise_pred": pred, "guided": guided, "prev_sample": step}.items()},
+              str(out / "stage2_outputs.safetensors"))
+    (out / "tiny_tensors.json").write_text(json.dumps(layout, sort_keys=True, separators=(",", ":")))
     meta = {"upstream": "G-U-N/Motion-I2V", "commit": sys.argv[1] if len(sys.argv) > 1 else "unknown",
-            "diffusers": diffusers.__version__, "torch": torch.__version__, "guidance": guidance,
-            "frames": frames, "latent_size": [h, w], "tiny": {**TINY, "motion_heads": 2},
+            "diffusers": diffusers.__version__, "torch": torch.__version__, "numpy": np.__version__,
+            "guidance": guidance, "frames": fixtures.FRAMES, "latent_size": [fixtures.LATENT, fixtures.LATENT],
+            "tiny": {**TINY, "motion_heads": 2},
+            "drawn_fingerprints": fingerprints,
             "patched": ["cupy -> module with a no-op memoize",
                         "softsplat.softsplat -> torch avg splat (make_goldens.py)"],
             "command": "cd <Motion-I2V checkout> && <venv>/bin/python <repo>/tests/parity/motion_i2v/make_goldens.py"
