@@ -70,7 +70,8 @@ def do_generate(model_name: str, split, out: Path, seed: int, overwrite: str, vi
 
 
 def do_evaluate(run_dir: Path, split, evaluator_names: Sequence[str], device: str, recompute: bool,
-                ranks: Ranks = SINGLE, evaluator_options: dict[str, dict[str, object]] | None = None) -> None:
+                ranks: Ranks = SINGLE, evaluator_options: dict[str, dict[str, object]] | None = None,
+                at_once: bool | None = None) -> None:
     from longvgenbench.evaluation.engine import evaluate_run
 
     names = list(evaluator_names) or registry.names(registry.EVALUATORS)
@@ -82,7 +83,7 @@ def do_evaluate(run_dir: Path, split, evaluator_names: Sequence[str], device: st
     bar = _Bar(f"evaluate {run_dir.name}", "clip", ranks)
     try:
         summary = evaluate_run(run_dir, split, evaluators, device=device, recompute=recompute,
-                               progress=bar.advance, ranks=ranks, on_plan=bar.planned)
+                               progress=bar.advance, ranks=ranks, on_plan=bar.planned, parallel=at_once)
     finally:
         bar.close()
     results = summary.results
@@ -109,6 +110,9 @@ def _split_of_run(run_dir: Path, split: str | None):
 
 
 def _evaluator_option(f):
+    f = click.option("--evaluators-at-once/--evaluators-in-turn", "at_once", default=None,
+                     help="Score each clip with all evaluators side by side on CUDA streams, or one after the "
+                          "other (default: at once on CUDA, in turn on the CPU; the numbers are the same).")(f)
     f = click.option("-E", "--evaluator-option", "evaluator_options", multiple=True, metavar="NAME.KEY=VALUE",
                      help="Option of one evaluator (repeatable), e.g. -E imaging_quality.batch_size=32 or "
                           "-E lpips.verify_weights=false (for one's own or staged weight files).")(f)
@@ -166,7 +170,7 @@ def generate_command(model: str, split: str, out: Path, seed: int, overwrite: st
 @click.option("--device", default="cpu", show_default=True, help="torch device for learned metrics.")
 @click.option("--recompute", is_flag=True, help="Score again even where scores exist.")
 def evaluate_command(run_dir: Path, split: str | None, evaluators: tuple[str, ...], device: str,
-                     recompute: bool, evaluator_options: tuple[str, ...] = ()) -> None:
+                     recompute: bool, evaluator_options: tuple[str, ...] = (), at_once: bool | None = None) -> None:
     """Score a run directory; writes samples.jsonl and results.json.
 
     \b
@@ -181,7 +185,7 @@ def evaluate_command(run_dir: Path, split: str | None, evaluators: tuple[str, ..
     with distributed.session(device) as ranks:
         loaded = _shared_split(ranks, lambda: _split_of_run(run_dir, split))
         do_evaluate(run_dir, loaded, evaluators, distributed.rank_device(device, ranks.local_rank), recompute, ranks,
-                    options)
+                    options, at_once)
 
 
 @cli.command("run")
@@ -197,7 +201,7 @@ def evaluate_command(run_dir: Path, split: str | None, evaluators: tuple[str, ..
 @click.option("--report/--no-report", default=True, show_default=True, help="Write OUT/report/ at the end.")
 def run_command(models: tuple[str, ...], split: str, out: Path, seed: int, overwrite: str,
                 evaluators: tuple[str, ...], device: str, report: bool,
-                evaluator_options: tuple[str, ...] = ()) -> None:
+                evaluator_options: tuple[str, ...] = (), at_once: bool | None = None) -> None:
     """Generate, evaluate and report, for one or more models.
 
     \b
@@ -216,7 +220,7 @@ def run_command(models: tuple[str, ...], split: str, out: Path, seed: int, overw
         rank_device = distributed.rank_device(device, ranks.local_rank)
         for name in models:
             do_generate(name, loaded, out / name, seed, overwrite, (), rank_device, {}, ranks)
-            do_evaluate(out / name, loaded, evaluators, rank_device, overwrite == "always", ranks, options)
+            do_evaluate(out / name, loaded, evaluators, rank_device, overwrite == "always", ranks, options, at_once)
         if report and ranks.is_main:
             _write_report([out / name for name in models], out / "report")
 

@@ -135,3 +135,13 @@ def test_bootstrap_interval_properties():
     assert interval.low < interval.mean < interval.high
     assert interval == bootstrap_interval(values)  # deterministic
     assert abs((interval.high - interval.low) - 2 * 1.96 * values.std() / np.sqrt(50)) < 0.05
+
+
+def test_evaluators_side_by_side_write_the_same_rows(tmp_path):
+    split = make_tiny_split(tmp_path / "split")
+    generate(ToyModel(), split, tmp_path / "run")
+    evaluate_run(tmp_path / "run", split, [MeanBrightness(), TruthError(), ClipCounter()], parallel=False)
+    serial = (tmp_path / "run" / "samples.jsonl").read_text()
+    evaluate_run(tmp_path / "run", split, [MeanBrightness(), TruthError(), ClipCounter()], parallel=True,
+                 recompute=True)
+    assert (tmp_path / "run" / "samples.jsonl").read_text() == serial

@@ -21,7 +21,7 @@ is present it is converted to torchvision's layout on load (:func:`raft_things_t
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import ClassVar
 
@@ -161,6 +161,11 @@ class DynamicDegreeEvaluator(CheckpointClipEvaluator):
     candidates: ClassVar[tuple[WeightFile, ...]] = (RAFT_LARGE_C_T_V1, RAFT_THINGS)
     default_batch_size: ClassVar[int] = 8
 
+    def __init__(self, device: str = "cpu", precision: str = "auto", batch_size: int | None = None,
+                 verify_weights: bool = True, compile: str | bool = "auto", early_exit: bool = True) -> None:
+        super().__init__(device, precision, batch_size, verify_weights, compile)
+        self.early_exit = bool(early_exit)
+
     def protocol(self) -> dict[str, object]:
         return {
             "reference": "VBench 0.1.5 dynamic_degree", "flow": "torchvision raft_large",
@@ -171,6 +176,7 @@ class DynamicDegreeEvaluator(CheckpointClipEvaluator):
             "unit": "per clip 0/1; per video the fraction of dynamic clips",
             "precision": self.precision, "autocast": str(catalog_motion.autocast_dtype(self.precision, self.device)),
             "compiled": self.compiled,
+            "early_exit": "RAFT stops once the decision is settled (same decision)" if self.early_exit else False,
         }
 
     def _build(self, item: WeightFile, path: Path) -> torch.nn.Module:
@@ -186,30 +192,59 @@ class DynamicDegreeEvaluator(CheckpointClipEvaluator):
             raise WeightsUnavailableError(item.filename, path, f"is not a RAFT-large checkpoint ({exc})") from exc
         return model
 
-    def pair_scores(self, frames: np.ndarray, fps: float) -> np.ndarray:
-        """The top-5% flow magnitude of every consecutive pair of sampled frames (float64, one host sync)."""
+    def _batch_scores(self, frames: np.ndarray, fps: float) -> Iterator[torch.Tensor]:
+        """Top-5% flow magnitudes of consecutive sampled pairs, one device tensor per batch (no host sync)."""
         sampled = frames[:: sampling_interval(fps)]
         if len(sampled) < 2:
-            return np.zeros(0, dtype=np.float64)
+            return
         check_raft_size(sampled.shape[1], sampled.shape[2], "frames")
         model = self._load()
         dtype = catalog_motion.autocast_dtype(self.precision, self.device)
         pad = sintel_padding(sampled.shape[1], sampled.shape[2])
         video = torch.from_numpy(np.ascontiguousarray(sampled)).to(self.device).permute(0, 3, 1, 2)
-        scores = []
         with catalog_motion.inference(self.device, dtype):
             for start in range(0, len(sampled) - 1, self.batch_size):
                 stop = min(start + self.batch_size, len(sampled) - 1)
                 pair = video[start : stop + 1].float()
                 pair = F.pad(pair, pad, mode="replicate") / 255.0 * 2.0 - 1.0
                 flow = model(pair[:-1].contiguous(), pair[1:].contiguous(), num_flow_updates=RAFT_ITERATIONS)[-1]
-                scores.append(top_magnitude_mean(flow))
-        return torch.cat(scores).double().cpu().numpy()
+                yield top_magnitude_mean(flow)
+
+    def pair_scores(self, frames: np.ndarray, fps: float) -> np.ndarray:
+        """The top-5% flow magnitude of every consecutive pair of sampled frames (float64, one host sync)."""
+        scores = list(self._batch_scores(frames, fps))
+        return torch.cat(scores).double().cpu().numpy() if scores else np.zeros(0, dtype=np.float64)
+
+    def is_dynamic_clip(self, frames: np.ndarray, fps: float) -> bool:
+        """VBench's decision, stopping RAFT as soon as the remaining pairs cannot change it.
+
+        The decision only counts pairs above the threshold: once ``required_count`` of them are above
+        (dynamic), or too few pairs remain to reach it (static), the rest of the clip cannot change the
+        outcome, so its flow is not computed (``early_exit=False`` computes every pair). Same decision
+        as :func:`is_dynamic` over all pairs, always.
+        """
+        if not self.early_exit:
+            return is_dynamic(self.pair_scores(frames, fps), self._num_sampled(frames, fps), self._thres(frames))
+        num_sampled = self._num_sampled(frames, fps)
+        needed, remaining, above = required_count(num_sampled), max(0, num_sampled - 1), 0
+        if remaining == 0:
+            return False
+        for scores in self._batch_scores(frames, fps):
+            above += int(torch.count_nonzero(scores.double() > self._thres(frames)))
+            remaining -= scores.shape[0]
+            if above >= needed or above + remaining < needed:
+                break
+        return above >= needed
+
+    @staticmethod
+    def _num_sampled(frames: np.ndarray, fps: float) -> int:
+        return len(range(0, frames.shape[0], sampling_interval(fps)))
+
+    @staticmethod
+    def _thres(frames: np.ndarray) -> float:
+        return threshold(frames.shape[1], frames.shape[2])
 
     def score_clip(self, clip: ClipView) -> Mapping[str, float]:
         frames = check_frames(clip.frames, clip, min_frames=1)
         check_raft_size(frames.shape[1], frames.shape[2], clip_label(clip))
-        scores = self.pair_scores(frames, clip.sample.fps)
-        num_sampled = len(range(0, frames.shape[0], sampling_interval(clip.sample.fps)))
-        dynamic = is_dynamic(scores, num_sampled, threshold(frames.shape[1], frames.shape[2]))
-        return {"dynamic_degree": 1.0 if dynamic else 0.0}
+        return {"dynamic_degree": 1.0 if self.is_dynamic_clip(frames, clip.sample.fps) else 0.0}

@@ -19,7 +19,8 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,8 @@ from longvgenbench.distributed import SINGLE, Ranks, broadcast, gather_all, gath
 from longvgenbench.errors import LongVGenBenchError, MismatchError, WeightsUnavailableError
 from longvgenbench.evaluation.aggregate import AGGREGATION_PROTOCOL, aggregate
 from longvgenbench.evaluation.api import ClipEvaluator, ClipView, Evaluator, Need, VideoScorer
+from longvgenbench.evaluation.concurrent import ClipScorer
+from longvgenbench.evaluation.ledger import Ledger
 from longvgenbench.evaluation.prefetch import prefetched
 from longvgenbench.model import assembled_frame_slice
 from longvgenbench.provenance import provenance
@@ -141,38 +144,15 @@ def _write_rows(path: Path, rows: Sequence[ScoreRow]) -> None:
     atomic.write_text(path, "".join(line + "\n" for line in rows_to_lines(rows)))
 
 
-@dataclass
-class Ledger:
-    """What one piece of work finished, and where which evaluator failed (to name exactly what is missing).
-
-    With ``keep_going`` an evaluator that raises is recorded here and the work goes on: a clip-independent
-    evaluator with its next clip, the other evaluators as if nothing happened; a sequential evaluator is
-    dropped for the rest of that video (its state is suspect). Without it the exception propagates.
-    """
-
-    keep_going: bool = False
-    clips: set[tuple[str, int]] = field(default_factory=set)
-    sequential: set[str] = field(default_factory=set)
-    failed_clips: dict[str, list[int]] = field(default_factory=dict)
-    failed_videos: set[str] = field(default_factory=set)
-    first_error: dict[str, Exception] = field(default_factory=dict)
-    #: The rows written, by file (relative to the run directory): rank 0 merges these without reading the
-    #: files back, since on a network file system a file just made on another node may not be visible yet.
-    written: dict[str, list[ScoreRow]] = field(default_factory=dict)
-
-    def fail(self, evaluator: str, clip_index: int | None, error: Exception) -> None:
-        if not self.keep_going:
-            raise error
-        if clip_index is None:
-            self.failed_videos.add(evaluator)
-        else:
-            self.failed_clips.setdefault(evaluator, []).append(clip_index)
-        self.first_error.setdefault(evaluator, error)
-
-
 def score_work(work: VideoWork, sample: VideoSample, run: RunDir, grid: Grid, evaluators: Sequence[Evaluator],
-               model: str, device: str, progress: ProgressHook | None = None, ledger: Ledger | None = None) -> None:
-    """One decoding pass over the clips ``work`` needs; each clip's rows are written as soon as they exist."""
+               model: str, device: str, progress: ProgressHook | None = None, ledger: Ledger | None = None,
+               runner: ClipScorer | None = None) -> None:
+    """One decoding pass over the clips ``work`` needs; each clip's rows are written as soon as they exist.
+
+    ``runner`` scores a clip's evaluators serially (default) or side by side on CUDA streams; either way
+    the outcomes are handled in evaluator order, so files and errors do not depend on it.
+    """
+    runner = ClipScorer(device, parallel=False) if runner is None else runner
     ledger = Ledger() if ledger is None else ledger
     wanted = {n for t in work.clips for n in t.evaluators} | set(work.sequential)
     used = [e for e in evaluators if e.name in wanted]
@@ -190,19 +170,18 @@ def score_work(work: VideoWork, sample: VideoSample, run: RunDir, grid: Grid, ev
             raise MismatchError(f"{sample.video_id} clip {segment.index}: generated frames {frames.shape[1:3]} x "
                                 f"{frames.shape[0]} vs ground truth {got}")
         here = set(work.evaluators_for(index))
-        for evaluator in used:
+        todo = [e for e in used if e.name in here or e.name in sequential_rows]
+        views = [ClipView(sample=sample, segment=segment, frames=frames, device=device,
+                          ground_truth=gt if Need.GROUND_TRUTH in e.needs else None) for e in todo]
+        outcomes = runner.run([partial(scorers[e.name].add_clip, view) for e, view in zip(todo, views, strict=True)])
+        for evaluator, outcome in zip(todo, outcomes, strict=True):
             sequential = evaluator.name in sequential_rows
-            if evaluator.name not in here and not sequential:
-                continue
-            clip = ClipView(sample=sample, segment=segment, frames=frames,
-                            ground_truth=gt if Need.GROUND_TRUTH in evaluator.needs else None, device=device)
-            try:
-                rows = [_row(evaluator, sample, model, segment.index, metric, value)
-                        for metric, value in scorers[evaluator.name].add_clip(clip).items()]
-            except Exception as exc:
-                ledger.fail(evaluator.name, None if sequential else index, exc)
+            if outcome.error is not None:
+                ledger.fail(evaluator.name, None if sequential else index, outcome.error)
                 sequential_rows.pop(evaluator.name, None)
                 continue
+            rows = [_row(evaluator, sample, model, segment.index, metric, value)
+                    for metric, value in (outcome.values or {}).items()]
             if sequential:
                 sequential_rows[evaluator.name].extend(rows)
             else:
@@ -319,16 +298,19 @@ def collect_rows(run: RunDir, samples: Sequence[VideoSample], ready: Sequence[Ev
 
 def evaluate_run(run_dir: Path, split: Split, evaluators: Sequence[Evaluator], *, device: str = "cpu",
                  recompute: bool = False, progress: ProgressHook | None = None, ranks: Ranks = SINGLE,
-                 keep_going: bool | None = None, on_plan: Callable[[int], None] | None = None) -> EvaluationSummary:
+                 keep_going: bool | None = None, on_plan: Callable[[int], None] | None = None,
+                 parallel: bool | None = None) -> EvaluationSummary:
     """Score every video of a run with ``evaluators``; write samples.jsonl and results.json.
 
     With several ``ranks`` every rank calls this with the same arguments and scores its share of the
     clips. ``keep_going`` (default: only when distributed) records a failing piece of work and goes
     on, then raises :class:`ShardsMissingError` on every rank; the finished scores are kept and the
     same command scores only what is missing. ``on_plan`` gets the number of clips this rank decodes;
-    ``progress`` is called after each of them.
+    ``progress`` is called after each of them. ``parallel`` (default: on CUDA) scores each clip's evaluators
+    side by side on CUDA streams (same numbers, same files; see :mod:`~longvgenbench.evaluation.concurrent`).
     """
     started = time.perf_counter()
+    parallel = str(device).startswith("cuda") if parallel is None else parallel
     run = RunDir(Path(run_dir))
     keep_going = ranks.is_distributed if keep_going is None else keep_going
 
@@ -347,18 +329,19 @@ def evaluate_run(run_dir: Path, split: Split, evaluators: Sequence[Evaluator], *
         on_plan(sum(len(w.span) for w in mine))
     failures: list[ShardFailure] = []
     written: dict[str, list[ScoreRow]] = {}
-    for work in mine:
-        ledger = Ledger(keep_going=keep_going)
-        escaped: Exception | None = None
-        try:
-            score_work(work, split.sample(work.video_id), run, split.grid, ready, plan.manifest["model"], device,
-                       progress, ledger)
-        except Exception as exc:
-            if not keep_going:
-                raise
-            escaped = exc
-        failures += _failures(ranks.rank, work, ledger, escaped)
-        written.update(ledger.written)
+    with ClipScorer(device, parallel, max_workers=max(1, len(ready))) as runner:
+        for work in mine:
+            ledger = Ledger(keep_going=keep_going)
+            escaped: Exception | None = None
+            try:
+                score_work(work, split.sample(work.video_id), run, split.grid, ready, plan.manifest["model"], device,
+                           progress, ledger, runner)
+            except Exception as exc:
+                if not keep_going:
+                    raise
+                escaped = exc
+            failures += _failures(ranks.rank, work, ledger, escaped)
+            written.update(ledger.written)
     reports = gather_all(ranks, RankReport(done=len(mine) - len(failures), reused=0, failures=tuple(failures)))
     all_failures = [f for report in reports for f in report.failures]
     if all_failures:
