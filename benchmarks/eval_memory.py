@@ -30,6 +30,7 @@ import tempfile
 import threading
 import time
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 
 import click
@@ -44,7 +45,9 @@ import stage_weights
 from evaluators.feed import in_memory_sample
 from longvgenbench.atomic import write_json
 from longvgenbench.evaluation.api import ClipView
+from longvgenbench.evaluation.concurrent import ClipScorer
 from longvgenbench.evaluation.engine import clip_windows
+from longvgenbench.evaluation.prefetch import prefetched
 from longvgenbench.records import PROTOCOL_GRID, Grid
 from longvgenbench.video_io import Encoding, VideoWriter, center_crop_resize, iter_frames, probe
 
@@ -119,15 +122,18 @@ def evaluate_streaming(path: Path, dims: list[str], vb: Path, device: str, preci
     start = time.perf_counter()
     with RssSampler() as sampler:
         scorers = {dim: evaluator.begin_video(sample) for dim, evaluator in evaluators.items()}
-        for index, clip_frames in enumerate(clip_windows(frames, grid)):
-            view = ClipView(sample, sample.segments[index], clip_frames, None, device)
-            for scorer in scorers.values():
-                scorer.add_clip(view)
-            scored += 1
-            if scored in checkpoints:
-                rss_after[scored] = RssSampler.current_bytes() / 2**30
-                print(f"clip {scored}: RSS {rss_after[scored]:.2f} GiB, {time.perf_counter() - start:.1f} s",
-                      flush=True)
+        # as the engine runs them by default: next clip decoded in the background, evaluators side by side on CUDA
+        with ClipScorer(device, parallel=torch.device(device).type == "cuda") as runner:
+            for index, clip_frames in enumerate(prefetched(clip_windows(frames, grid))):
+                view = ClipView(sample, sample.segments[index], clip_frames, None, device)
+                for outcome in runner.run([partial(scorer.add_clip, view) for scorer in scorers.values()]):
+                    if outcome.error is not None:
+                        raise outcome.error
+                scored += 1
+                if scored in checkpoints:
+                    rss_after[scored] = RssSampler.current_bytes() / 2**30
+                    print(f"clip {scored}: RSS {rss_after[scored]:.2f} GiB, {time.perf_counter() - start:.1f} s",
+                          flush=True)
         for scorer in scorers.values():
             scorer.finish()
         if torch.device(device).type == "cuda":

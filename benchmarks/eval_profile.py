@@ -140,6 +140,8 @@ def main(staged: Path, out: Path, variants: str, seconds: int, profile_top: int)
             fmt = torch.channels_last if opts.get("channels_last", "0") == "1" else torch.contiguous_format
             model.to(memory_format=fmt)
         warm = _captioned(in_memory_sample("warm", 81, 480, 832))
+        torch.cuda.empty_cache()
+        torch.cuda.reset_peak_memory_stats()
         start = time.perf_counter()
         try:
             time_video(evaluator, frames[:81], warm)
@@ -150,7 +152,8 @@ def main(staged: Path, out: Path, variants: str, seconds: int, profile_top: int)
             continue
         rows.append({"variant": variant, "s_per_video": round(seconds_per_video, 3),
                      "setup_s": round(time.perf_counter() - start - 2 * seconds_per_video, 1),
-                     "clip_values": [round(v, 6) for v in LAST_VALUES[:4]]})
+                     "clip_values": [round(v, 6) for v in LAST_VALUES[:4]],
+                     "peak_gpu_gib": round(torch.cuda.max_memory_allocated() / 2**30, 2)})
         print(json.dumps(rows[-1]), flush=True)
     for dim, evaluator in (evaluators.items() if profile_top > 0 else ()):
         warm = _captioned(in_memory_sample("warm", 81, 480, 832))

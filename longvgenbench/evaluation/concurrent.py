@@ -52,6 +52,7 @@ class ClipScorer:
         self._pool: ThreadPoolExecutor | None = None
         self._local = threading.local()
         self._max_workers = max(1, max_workers)
+        self._warmed = False
 
     def __enter__(self) -> ClipScorer:
         if self.parallel:
@@ -77,8 +78,14 @@ class ClipScorer:
         return outcome
 
     def run(self, jobs: Sequence[Job]) -> list[Outcome]:
-        """One :class:`Outcome` per job, in the order of ``jobs``."""
-        if self._pool is None or len(jobs) < 2:
+        """One :class:`Outcome` per job, in the order of ``jobs``.
+
+        The first call runs serially: evaluators load and compile their models on their first clip, and
+        compiling seven models at once in seven threads only makes them queue for the GIL (and leaves
+        torch.compile's first-call machinery to run concurrently, which it is not built for).
+        """
+        if self._pool is None or len(jobs) < 2 or not self._warmed:
+            self._warmed = True
             return [_run(job) for job in jobs]
         futures: list[Any] = [self._pool.submit(self._on_stream, job) for job in jobs]
         return [future.result() for future in futures]
