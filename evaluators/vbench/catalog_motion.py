@@ -10,10 +10,24 @@ Records (``longvgenbench.weights`` entry point ``evaluators_motion``):
 - AMT-S for ``motion_smoothness``; ViCLIP-L/14 (InternVid-10M-FLT) for ``overall_consistency``.
 
 Pinning: torchvision and pyiqa name their files ``<name>-<first 8 hex digits of sha256>.pth``, a
-public record of the hash prefix that :func:`resolve` checks; no public record of the full sha256
-or of a commit revision was available to us for any of these files, so ``sha256``/``size`` stay
-None (the registry reports them as unpinned) and the Hub files are fetched from ``resolve/main``
-URLs. Results always carry the sha256 actually measured on the file that produced them.
+public record of the hash prefix that :func:`resolve` checks. Full digests found in public records
+(the public code index's exact-string search; the files could not be downloaded here):
+
+- ``musiq_spaq_ckpt-358bb6af.pth``: sha256 ``358bb6af...ab50`` (consistent with its name's
+  prefix), quoted by two independent projects (a VBench-0.1.5-based quality adapter's model
+  table, an imaging-quality metric's documentation). No exact size found: ``size`` stays None.
+- ``raft-things.pth``: sha256 ``fcfa4125...a7e1``, 21,108,000 bytes. The sha256 is quoted for
+  the file in RAFT's own release zip (the URL below) by a project that checked it against the
+  official RAFT checkout, by a VBench dynamic-degree port (with the byte size), and by many
+  ProPainter users for the identical ``raft-things.pth`` ProPainter re-publishes. The digest is of
+  the extracted ``.pth``, not of the zip, so ``longvgenbench weights fetch raft_things`` (which
+  saves the URL's bytes) refuses the zip by hash; unzip ``models/raft-things.pth`` by hand.
+
+No public record of the sha256 of ``raft_large_C_T_V1``, ``amt-s.pth`` or
+``ViClip-InternVid-10M-FLT.pth`` (beyond the torchvision name prefix), nor of a commit revision of
+the Hub repositories, was found: those stay unpinned (the registry says so) and the Hub files are
+fetched from ``resolve/main`` URLs. Results always carry the sha256 actually measured on the file
+that produced them.
 """
 
 from __future__ import annotations
@@ -45,6 +59,8 @@ RAFT_THINGS = WeightFile(
     licence="BSD-3-Clause (RAFT, princeton-vl)",
     description="RAFT 'things' optical flow in the original RAFT layout (VBench's dynamic_degree file; "
                 "the URL is a zip holding models/raft-things.pth)",
+    sha256="fcfa4125d6418f4de95d84aec20a3c5f4e205101715a79f193243c186ac9a7e1",  # public records: module docstring
+    size=21_108_000,
     vbench_subpath="raft_model/models/raft-things.pth",
 )
 MUSIQ_SPAQ = WeightFile(
@@ -54,6 +70,7 @@ MUSIQ_SPAQ = WeightFile(
                      "musiq_spaq_ckpt-358bb6af.pth"),
     licence="CC BY-NC-SA 4.0 (pyiqa weights; non-commercial)",
     description="MUSIQ image-quality transformer trained on SPAQ (pyiqa port)",
+    sha256="358bb6af275e28ea56821d44fb55c6cb83645db11f394d3ad65b2d149965ab50",  # public records: module docstring
     vbench_subpath="pyiqa_model/musiq_spaq_ckpt-358bb6af.pth",
 )
 AMT_S = WeightFile(
