@@ -68,16 +68,21 @@ def stage(root: Path, dims: list[str]) -> None:
 
 
 def staged_options(root: Path, names: tuple[str, ...]) -> list[str]:
-    """``-E`` options for staged files: the pinned CLIPs by path, no sha256-prefix check for RAFT, MUSIQ, AlexNet."""
-    clip_dir = root / stage_weights.VBENCH_DIR / "clip_model"
+    """``-E`` options for staged files: pinned files (CLIPs, LAION head, DINO) by path, no sha256 check for the rest."""
+    vb = root / stage_weights.VBENCH_DIR
+    clip_dir = vb / "clip_model"
     options = {
-        "background_consistency": f"background_consistency.clip_checkpoint={clip_dir / 'ViT-B-32.pt'}",
-        "aesthetic_quality": f"aesthetic_quality.clip_checkpoint={clip_dir / 'ViT-L-14.pt'}",
-        "dynamic_degree": "dynamic_degree.verify_weights=false",
-        "imaging_quality": "imaging_quality.verify_weights=false",
-        "lpips": "lpips.verify_weights=false",
+        "background_consistency": [f"background_consistency.clip_checkpoint={clip_dir / 'ViT-B-32.pt'}"],
+        "aesthetic_quality": [f"aesthetic_quality.clip_checkpoint={clip_dir / 'ViT-L-14.pt'}",
+                              "aesthetic_quality.head_checkpoint="
+                              f"{vb / 'aesthetic_model' / 'emb_reader' / 'sa_0_4_vit_l_14_linear.pth'}"],
+        "subject_consistency": ["subject_consistency.dino_checkpoint="
+                                f"{vb / 'dino_model' / 'dino_vitbase16_pretrain.pth'}"],
+        "dynamic_degree": ["dynamic_degree.verify_weights=false"],
+        "imaging_quality": ["imaging_quality.verify_weights=false"],
+        "lpips": ["lpips.verify_weights=false"],
     }
-    return [arg for name in names if name in options for arg in ("-E", options[name])]
+    return [arg for name in names for option in options.get(name, ()) for arg in ("-E", option)]
 
 
 @pytest.fixture(scope="module")
