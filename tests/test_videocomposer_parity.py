@@ -8,7 +8,6 @@ official-format ``.pth`` and loaded through our real checked loader, then compar
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import pytest
@@ -18,10 +17,9 @@ from baselines.videocomposer.checkpoint import load_checked
 from baselines.videocomposer.config import SamplerConfig, UNetConfig
 from baselines.videocomposer.sampler import DDIMSampler
 from baselines.videocomposer.unet import VideoComposerUNet
+from tests.parity.videocomposer import fixtures  # by package: tests/parity/fixtures.py is another module
 
 HERE = Path(__file__).parent / "parity" / "videocomposer"
-sys.path.insert(0, str(HERE))
-import fixtures  # noqa: E402
 
 TOL = 1e-5
 
