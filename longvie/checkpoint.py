@@ -20,66 +20,19 @@ Name mapping:
 
 from __future__ import annotations
 
-import json
 import re
-import struct
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
-from longvgenbench.errors import LongVGenBenchError
+# the header reading moved to the core; re-exported because plug-in code and tests use it from here
+from longvgenbench.checkpoints import CheckpointError, TensorInfo, read_header, read_headers  # noqa: F401
 
 CONTROL_PREFIX = "pipe.dual_controller."
 BASE_PREFIX = "model.diffusion_model."
-_MAX_HEADER = 100 * 1024 * 1024
 _SHOWN = 8
-
-
-class CheckpointError(LongVGenBenchError):
-    """A checkpoint file does not match the model: names what is missing, unexpected or mis-shaped."""
-
-
-@dataclass(frozen=True)
-class TensorInfo:
-    """One tensor as its safetensors header describes it."""
-
-    shape: tuple[int, ...]
-    dtype: str
-
-
-# -- headers ------------------------------------------------------------------------------------
-def read_header(path: Path | str) -> dict[str, TensorInfo]:
-    """Names, shapes and dtypes of a safetensors file, from its header alone (cheap for 30 GB files)."""
-    path = Path(path)
-    try:
-        with open(path, "rb") as handle:
-            raw = handle.read(8)
-            if len(raw) != 8:
-                raise CheckpointError(f"{path} is not a safetensors file (shorter than 8 bytes)")
-            (length,) = struct.unpack("<Q", raw)
-            if length > _MAX_HEADER or length > path.stat().st_size - 8:
-                raise CheckpointError(f"{path} is not a safetensors file (header length {length} is impossible)")
-            header = json.loads(handle.read(length))
-    except OSError as exc:
-        raise CheckpointError(f"{path} cannot be read: {exc.strerror or exc}") from exc
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise CheckpointError(f"{path} is not a safetensors file (its header is not JSON)") from exc
-    return {name: TensorInfo(tuple(int(d) for d in meta["shape"]), str(meta["dtype"]))
-            for name, meta in header.items() if name != "__metadata__"}
-
-
-def read_headers(paths: Iterable[Path]) -> tuple[dict[str, TensorInfo], dict[str, Path]]:
-    """Merged headers of several shards, and which shard holds each name (duplicates are an error)."""
-    infos: dict[str, TensorInfo] = {}
-    where: dict[str, Path] = {}
-    for path in paths:
-        for name, info in read_header(path).items():
-            if name in infos:
-                raise CheckpointError(f"tensor {name!r} is in both {where[name]} and {path}")
-            infos[name], where[name] = info, path
-    return infos, where
 
 
 # -- name mapping -------------------------------------------------------------------------------
