@@ -19,14 +19,10 @@ import torch
 
 from baselines.cogvideox import configs
 from baselines.das.model import REAL_CONFIG, DiffusionAsShaderTransformer
+from benchmarks.speed_cases._common import sync as _sync
 
 STEPS, CFG, FRAMES, HEIGHT, WIDTH, FPS = 50, 6.0, 49, 480, 720, 8.0
 SEGMENTS_PER_CLIP = 1  # baselines.cogvideox.grid: one native segment spans one 81-frame clip
-
-
-def _sync(device: str) -> None:
-    if device.startswith("cuda"):
-        torch.cuda.synchronize()
 
 
 def _materialise(model: torch.nn.Module, device: str, dtype: torch.dtype) -> torch.nn.Module:

@@ -19,24 +19,12 @@ import torch
 from baselines.cogvideox import configs
 from baselines.gwtf import noise_warp
 from baselines.gwtf.lora import LORA_MODULES, LORA_RANK
+from benchmarks.speed_cases._common import materialise as _materialise
+from benchmarks.speed_cases._common import sync as _sync
 
 STEPS, CFG, FRAMES, HEIGHT, WIDTH, FPS = 30, 6.0, 49, 480, 720, 8.0
 SEGMENTS_PER_CLIP = 1  # baselines.cogvideox.grid: one native segment spans one 81-frame clip
 NOISE_UPSCALE = 32
-
-
-def _sync(device: str) -> None:
-    if device.startswith("cuda"):
-        torch.cuda.synchronize()
-
-
-def _materialise(model: torch.nn.Module, device: str, dtype: torch.dtype) -> torch.nn.Module:
-    model = model.to_empty(device=device)
-    g = torch.Generator(device=device).manual_seed(0)
-    with torch.no_grad():
-        for p in model.parameters():
-            p.normal_(0, 0.02, generator=g)
-    return model.to(dtype).eval()
 
 
 def _transformer(config: dict, rank: int, device: str, dtype: torch.dtype) -> tuple[torch.nn.Module, str]:

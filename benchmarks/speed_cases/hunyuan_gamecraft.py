@@ -24,14 +24,10 @@ import torch
 
 from baselines.gamecraft.camera import action_plucker
 from baselines.gamecraft.model import REAL_CONFIG, TINY_CONFIG, DeepCache, GameCraftTransformer
+from benchmarks.speed_cases._common import sync as _sync
 
 ACTIONS_PER_CLIP = 125 / 33
 STEPS, CFG, FULL_STEPS, CACHED_STEPS = 50, 2.0, 35, 15
-
-
-def _sync(device: str) -> None:
-    if device.startswith("cuda"):
-        torch.cuda.synchronize()
 
 
 def _build(tiny: bool, device: str, dtype: torch.dtype) -> GameCraftTransformer:

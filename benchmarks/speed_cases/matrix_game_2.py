@@ -18,6 +18,7 @@ import torch
 
 from baselines.matrix_game.config import MatrixGameConfig
 from baselines.matrix_game.model import GeneratorCaches, MatrixGameGenerator
+from benchmarks.speed_cases._common import sync as _sync
 
 NATIVE = {"frames": 81, "height": 352, "width": 640, "fps": 16.0, "steps": 3, "cfg": 1.0}
 FORWARDS_PER_BLOCK = 4
@@ -33,11 +34,6 @@ def _build(cfg: MatrixGameConfig, device: str, dtype: torch.dtype) -> MatrixGame
         for p in model.parameters():
             p.normal_(0.0, 0.02, generator=gen)
     return model.to(dtype).eval()
-
-
-def _sync(device: str) -> None:
-    if device.startswith("cuda"):
-        torch.cuda.synchronize()
 
 
 def measure(device: str, tiny: bool, measure_steps: int) -> dict:

@@ -24,6 +24,7 @@ from baselines.motion_i2v.config import (
     stage2_config,
 )
 from baselines.motion_i2v.unet3d import MotionI2VUNet
+from benchmarks.speed_cases._common import sync as _sync
 
 SEGMENTS_PER_CLIP = 3  # baselines.motion_i2v.adapter.native_segments_per_clip(81, 16.0)
 
@@ -41,11 +42,6 @@ def _build(cfg, device: str, dtype: torch.dtype) -> MotionI2VUNet:
                 fresh = type(model.get_submodule(name.rsplit(".", 1)[0]))(buf.shape[-1], buf.shape[1])
                 buf.copy_(fresh.pe.to(device))
     return model.to(dtype).eval()
-
-
-def _sync(device: str) -> None:
-    if device.startswith("cuda"):
-        torch.cuda.synchronize()
 
 
 def measure(device: str, tiny: bool, measure_steps: int) -> dict:

@@ -20,26 +20,14 @@ import torch
 
 from baselines.videocomposer.config import TINY_UNET, UNetConfig
 from baselines.videocomposer.unet import VideoComposerUNet
+from benchmarks.speed_cases._common import materialise as _materialise
+from benchmarks.speed_cases._common import sync as _sync
 
 STEPS, CFG, FRAMES, SIZE, FPS, MISC = 50, 9.0, 16, 256, 4.0, 384
 PASSES_PER_CLIP = 2  # baselines/videocomposer/grid.py: 21 native frames per 81-frame clip
 SD21_VAE = {"in_channels": 3, "out_channels": 3, "down_block_types": ["DownEncoderBlock2D"] * 4,
             "up_block_types": ["UpDecoderBlock2D"] * 4, "block_out_channels": [128, 256, 512, 512],
             "layers_per_block": 2, "latent_channels": 4, "norm_num_groups": 32, "sample_size": 768}
-
-
-def _sync(device: str) -> None:
-    if device.startswith("cuda"):
-        torch.cuda.synchronize()
-
-
-def _materialise(model: torch.nn.Module, device: str, dtype: torch.dtype) -> torch.nn.Module:
-    model = model.to_empty(device=device)
-    g = torch.Generator(device=device).manual_seed(0)
-    with torch.no_grad():
-        for p in model.parameters():
-            p.normal_(0, 0.02, generator=g)
-    return model.to(dtype).eval()
 
 
 def measure(device: str, tiny: bool, measure_steps: int) -> dict:
