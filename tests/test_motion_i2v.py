@@ -141,7 +141,7 @@ def tiny_components(tmp_path: Path) -> Components:
         for p in list(unet1.parameters()) + list(unet2.parameters()):
             if p.ndim > 1 and p.abs().sum() == 0:
                 p.normal_(0, 0.02)
-    return Components(tokenizer, text, tokenizer, text, vae(3), vae(3), unet1, unet2)
+    return Components(tokenizer, text, tokenizer, text, vae(3), vae(3), unet1, unet2, video_vae=vae(3))
 
 
 def test_three_segments_through_the_runner_and_resume(tmp_path):

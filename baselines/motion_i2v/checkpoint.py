@@ -45,20 +45,26 @@ def read_header(path: Path) -> dict[str, tuple[int, ...]]:
 
 def check_header(path: Path, expected: Mapping[str, tuple[int, ...]], *, partial: bool = False) -> None:
     """Refuse ``path`` unless its tensors are exactly ``expected`` (a subset of it when ``partial``)."""
-    found = read_header(path)
+    problems = layout_problems(read_header(path), expected, partial=partial)
+    if problems:
+        raise MismatchError(f"checkpoint {path} does not match Motion-I2V's published layout: " + "; ".join(problems))
+
+
+def layout_problems(found: Mapping[str, tuple[int, ...]], expected: Mapping[str, tuple[int, ...]], *,
+                    partial: bool = False) -> list[str]:
+    """What is missing, unexpected or mis-shaped in ``found`` (empty when it matches ``expected``)."""
     missing = [] if partial else sorted(set(expected) - set(found))
     unexpected = sorted(set(found) - set(expected))
     misshaped = sorted(k for k in set(found) & set(expected) if tuple(found[k]) != tuple(expected[k]))
-    if missing or unexpected or misshaped:
-        parts = []
-        if missing:
-            parts.append(f"{len(missing)} missing (first: {missing[:3]})")
-        if unexpected:
-            parts.append(f"{len(unexpected)} unexpected (first: {unexpected[:3]})")
-        if misshaped:
-            k = misshaped[0]
-            parts.append(f"{len(misshaped)} mis-shaped (first: {k} is {list(found[k])}, expected {list(expected[k])})")
-        raise MismatchError(f"checkpoint {path} does not match Motion-I2V's published layout: " + "; ".join(parts))
+    parts = []
+    if missing:
+        parts.append(f"{len(missing)} missing (first: {missing[:3]})")
+    if unexpected:
+        parts.append(f"{len(unexpected)} unexpected (first: {unexpected[:3]})")
+    if misshaped:
+        k = misshaped[0]
+        parts.append(f"{len(misshaped)} mis-shaped (first: {k} is {list(found[k])}, expected {list(expected[k])})")
+    return parts
 
 
 def expected_for(model: torch.nn.Module) -> dict[str, tuple[int, ...]]:

@@ -9,9 +9,9 @@ Follows the published pipelines (``flowgen/pipelines/pipeline_flow_gen.py``,
    ``(x * 2 - 1).clamp(-1, 1)`` scaled by the width/height, and frame 0 gets zero flow.
    The published demo also runs a ControlNet on user drags; with no drags its input is a
    constant, and image + text generation here runs stage 1 without it (as the ComfyUI port does).
-2. stage 2: the first frame in [-1, 1] is encoded; every step re-imposes it on latent frame 0;
-   the UNet attends to first-frame features warped along the flow; frames decoded one by one,
-   ``(x / 2 + 0.5).clamp(0, 1)``, to uint8 by truncation.
+2. stage 2: the first frame in [-1, 1] is encoded (stage 2's own VAE, see ``Components``);
+   every step re-imposes it on latent frame 0; the UNet attends to first-frame features warped
+   along the flow; frames decoded one by one, ``(x / 2 + 0.5).clamp(0, 1)``, to uint8 by truncation.
 """
 
 from __future__ import annotations
@@ -37,7 +37,12 @@ from baselines.motion_i2v.unet3d import MotionI2VUNet
 
 @dataclass(frozen=True)
 class Components:
-    """Everything sampling needs (either stage's own CLIP text encoder and tokenizer)."""
+    """Everything sampling needs (either stage's own CLIP text encoder and tokenizer).
+
+    ``image_vae`` encodes stage 1's condition image (SD 1.5's VAE, upstream's ``vae_img``);
+    ``video_vae`` encodes the first frame and decodes the video in stage 2 (upstream converts it
+    from Realistic Vision's LDM single file, see ``ldm_vae.py``).
+    """
 
     tokenizer1: object
     text_encoder1: torch.nn.Module
@@ -47,6 +52,7 @@ class Components:
     flow_vae: AutoencoderKL
     unet1: MotionI2VUNet
     unet2: MotionI2VUNet
+    video_vae: AutoencoderKL
 
 
 def _encode_text(tokenizer, encoder: torch.nn.Module, prompts: list[str], device: torch.device) -> torch.Tensor:
@@ -103,7 +109,7 @@ class MotionI2VPipeline:
         sched.set_timesteps(self.steps)
         latents = torch.randn((1, 4, NATIVE_FRAMES, h // 8, w // 8), generator=generator, device=self.device)
         latents = latents * sched.init_noise_sigma
-        first = p.image_vae.encode(image01 * 2 - 1).latent_dist.sample(generator)[:, :, None] * VAE_SCALE
+        first = p.video_vae.encode(image01 * 2 - 1).latent_dist.sample(generator)[:, :, None] * VAE_SCALE
         flows = flow[None].expand(2, -1, -1, -1, -1)
         for t in sched.timesteps:
             latents[:, :, 0:1] = first
@@ -111,7 +117,7 @@ class MotionI2VPipeline:
             latents = sched.step(guided, t, latents).prev_sample
         latents[:, :, 0:1] = first
         frames = latents[0].permute(1, 0, 2, 3) / VAE_SCALE
-        video = torch.cat([p.image_vae.decode(f[None]).sample for f in frames])
+        video = torch.cat([p.video_vae.decode(f[None]).sample for f in frames])
         video = (video / 2 + 0.5).clamp(0, 1).permute(0, 2, 3, 1).float().cpu().numpy()
         return (video * 255).astype(np.uint8)
 
