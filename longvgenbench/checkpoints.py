@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import json
 import struct
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from longvgenbench.errors import LongVGenBenchError
 
 _MAX_HEADER = 100 * 1024 * 1024
+_SHOWN = 8  # names listed per kind of problem in an error message
 
 
 class CheckpointError(LongVGenBenchError):
@@ -63,3 +64,30 @@ def read_headers(paths: Iterable[Path | str]) -> tuple[dict[str, TensorInfo], di
                 raise CheckpointError(f"tensor {name!r} is in both {where[name]} and {path}")
             infos[name], where[name] = info, Path(path)
     return infos, where
+
+
+@dataclass(frozen=True)
+class CheckReport:
+    """The outcome of comparing a file's header with the parameters it must fill."""
+
+    what: str
+    mapping: Mapping[str, str]  # file name -> our name
+    missing: tuple[str, ...]  # our names
+    unexpected: tuple[str, ...]  # file names
+    misshaped: tuple[str, ...]  # "file name: file shape vs our shape"
+
+    @property
+    def ok(self) -> bool:
+        return not (self.missing or self.unexpected or self.misshaped)
+
+    def raise_if_bad(self) -> None:
+        """Raise :class:`CheckpointError` naming (the first few of) every missing, unexpected and mis-shaped tensor."""
+        if self.ok:
+            return
+        parts = []
+        for label, items in (("missing", self.missing), ("unexpected", self.unexpected),
+                             ("mis-shaped", self.misshaped)):
+            if items:
+                more = f", ... ({len(items) - _SHOWN} more)" if len(items) > _SHOWN else ""
+                parts.append(f"{len(items)} {label}: {', '.join(items[:_SHOWN])}{more}")
+        raise CheckpointError(f"{self.what} does not match the model ({'; '.join(parts)}); nothing was loaded")

@@ -22,17 +22,15 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
 # the header reading moved to the core; re-exported because plug-in code and tests use it from here
-from longvgenbench.checkpoints import CheckpointError, TensorInfo, read_header, read_headers  # noqa: F401
+from longvgenbench.checkpoints import CheckpointError, CheckReport, TensorInfo, read_header, read_headers  # noqa: F401
 
 CONTROL_PREFIX = "pipe.dual_controller."
 BASE_PREFIX = "model.diffusion_model."
-_SHOWN = 8
 
 
 # -- name mapping -------------------------------------------------------------------------------
@@ -111,33 +109,6 @@ def is_self_attention(our_name: str) -> bool:
 
 
 # -- checking -----------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class CheckReport:
-    """The outcome of comparing a file's header with the parameters it must fill."""
-
-    what: str
-    mapping: Mapping[str, str]  # file name -> our name
-    missing: tuple[str, ...]  # our names
-    unexpected: tuple[str, ...]  # file names
-    misshaped: tuple[str, ...]  # "file name: file shape vs our shape"
-
-    @property
-    def ok(self) -> bool:
-        return not (self.missing or self.unexpected or self.misshaped)
-
-    def raise_if_bad(self) -> None:
-        if self.ok:
-            return
-        parts = []
-        for label, items in (("missing", self.missing), ("unexpected", self.unexpected),
-                             ("mis-shaped", self.misshaped)):
-            if items:
-                more = f", ... ({len(items) - _SHOWN} more)" if len(items) > _SHOWN else ""
-                shown = ", ".join(items[:_SHOWN]) + more
-                parts.append(f"{len(items)} {label}: {shown}")
-        raise CheckpointError(f"{self.what} does not match the model ({'; '.join(parts)}); nothing was loaded")
-
-
 def check_names(what: str, found: Mapping[str, TensorInfo], expected: Mapping[str, tuple[int, ...]],
                 to_ours: Callable[[str], str]) -> CheckReport:
     """Compare a header (``found``) with the parameters it must fill exactly (``expected``, our names)."""

@@ -14,47 +14,19 @@ mapping is the identity; a ``transformer.`` prefix (a whole-pipeline state dict)
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
 # the header reading lives in the core (shared by every model plug-in)
-from longvgenbench.checkpoints import CheckpointError, TensorInfo, read_header, read_headers
+from longvgenbench.checkpoints import CheckpointError, CheckReport, TensorInfo, read_header, read_headers
 
 PIPELINE_PREFIX = "transformer."
-_SHOWN = 8
 
 
 def official_to_ours(name: str) -> str:
     """Official checkpoint name -> our parameter name (identity, minus a whole-pipeline prefix)."""
     return name[len(PIPELINE_PREFIX):] if name.startswith(PIPELINE_PREFIX) else name
-
-
-@dataclass(frozen=True)
-class CheckReport:
-    """The outcome of comparing a checkpoint's header with the tensors it must fill."""
-
-    what: str
-    mapping: Mapping[str, str]  # file name -> our name
-    missing: tuple[str, ...]  # our names
-    unexpected: tuple[str, ...]  # file names
-    misshaped: tuple[str, ...]  # "file name: file shape vs our shape"
-
-    @property
-    def ok(self) -> bool:
-        return not (self.missing or self.unexpected or self.misshaped)
-
-    def raise_if_bad(self) -> None:
-        if self.ok:
-            return
-        parts = []
-        for label, items in (("missing", self.missing), ("unexpected", self.unexpected),
-                             ("mis-shaped", self.misshaped)):
-            if items:
-                more = f", ... ({len(items) - _SHOWN} more)" if len(items) > _SHOWN else ""
-                parts.append(f"{len(items)} {label}: {', '.join(items[:_SHOWN])}{more}")
-        raise CheckpointError(f"{self.what} does not match the model ({'; '.join(parts)}); nothing was loaded")
 
 
 def expected_shapes(model: torch.nn.Module) -> dict[str, tuple[int, ...]]:
