@@ -99,8 +99,7 @@ def flows_from_estimator(frames: np.ndarray, backend: str, device: str = "cpu") 
     from longvgenbench.build.flow_tracker import FlowTracker
 
     tracker = FlowTracker(backend=backend, device=device)
-    # the builder's pair functions give (forward, backward) flows of frames t -> t + 1
-    pair = tracker._raft_flows(frames) if tracker.backend == "raft" else tracker._dis_flows(frames)
+    pair = tracker.pair_flows(frames)  # (forward, backward) flows of frames t -> t + 1
     return [torch.from_numpy(np.ascontiguousarray(pair(t)[0].transpose(2, 0, 1), np.float32))
             for t in range(frames.shape[0] - 1)]
 

@@ -16,6 +16,7 @@ the query grid on frame 0:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import ClassVar
 
 import cv2
@@ -140,6 +141,12 @@ class FlowTracker(TrackEstimator):
 
         return pair
 
+    def pair_flows(self, frames: np.ndarray) -> Callable[[int], tuple[np.ndarray, np.ndarray]]:
+        """``pair(t)`` -> (forward t->t+1, backward t+1->t) flows, (h, w, 2) float32 in pixels, by this backend.
+
+        Public for other users of the same estimator (e.g. a baseline driven by ground-truth motion).
+        """
+        return self._raft_flows(frames) if self.backend == "raft" else self._dis_flows(frames)
+
     def track(self, frames: np.ndarray, queries: np.ndarray, depth: np.ndarray | None) -> Tracks:
-        pair = self._raft_flows(frames) if self.backend == "raft" else self._dis_flows(frames)
-        return chain_flows(frames.shape[0], queries, frames.shape[1], frames.shape[2], pair)
+        return chain_flows(frames.shape[0], queries, frames.shape[1], frames.shape[2], self.pair_flows(frames))
