@@ -30,7 +30,6 @@ import tempfile
 import threading
 import time
 from dataclasses import replace
-from functools import partial
 from pathlib import Path
 
 import click
@@ -126,9 +125,7 @@ def evaluate_streaming(path: Path, dims: list[str], vb: Path, device: str, preci
         with ClipScorer(device, parallel=torch.device(device).type == "cuda") as runner:
             for index, clip_frames in enumerate(prefetched(clip_windows(frames, grid))):
                 view = ClipView(sample, sample.segments[index], clip_frames, None, device)
-                for outcome in runner.run([partial(scorer.add_clip, view) for scorer in scorers.values()]):
-                    if outcome.error is not None:
-                        raise outcome.error
+                eval_throughput.score_clip_everywhere(runner, list(scorers.values()), view)
                 scored += 1
                 if scored in checkpoints:
                     rss_after[scored] = RssSampler.current_bytes() / 2**30

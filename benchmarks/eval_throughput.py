@@ -35,6 +35,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 
 import click
@@ -169,6 +170,13 @@ def time_ours(videos: list[Path], dims: list[str], vb: Path, device: str, precis
     return {key: value / len(videos) for key, value in totals.items()}
 
 
+def score_clip_everywhere(runner, scorers, view: ClipView) -> None:
+    """``view`` to every scorer through ``runner`` (a ``ClipScorer``), raising the first evaluator error."""
+    for outcome in runner.run([partial(scorer.add_clip, view) for scorer in scorers]):
+        if outcome.error is not None:
+            raise outcome.error
+
+
 def time_ours_together(videos: list[Path], dims: list[str], vb: Path, device: str, precision: str,
                        parallel: bool = False) -> float:
     """Seconds per video with every dimension in one pass, as ``longvgenbench evaluate`` runs them: the file is
@@ -197,9 +205,7 @@ def time_ours_together(videos: list[Path], dims: list[str], vb: Path, device: st
         with ClipScorer(device, parallel) as runner:
             for index, clip in enumerate(prefetched(clip_windows(iter_frames(path), PROTOCOL_GRID))):
                 view = ClipView(sample, sample.segments[index], clip, None, device)
-                for outcome in runner.run([lambda s=scorer, v=view: s.add_clip(v) for scorer in scorers]):
-                    if outcome.error is not None:
-                        raise outcome.error
+                score_clip_everywhere(runner, scorers, view)
         for scorer in scorers:
             scorer.finish()
         _sync(device)

@@ -46,3 +46,20 @@ def test_first_clip_one_job_or_serial_mode_run_in_the_calling_thread():
     with ClipScorer("cuda", parallel=False) as runner:
         runner.run([lambda: seen.append(threading.current_thread().name) or {}] * 2)
     assert seen == [threading.current_thread().name] * 5
+
+
+def test_an_evaluator_seen_for_the_first_time_makes_the_clip_serial():
+    names = []
+
+    def job():
+        names.append(threading.current_thread().name)
+        return {}
+
+    main = threading.current_thread().name
+    with ClipScorer("cpu", parallel=True) as runner:
+        runner.run([job], ["a"])
+        runner.run([job, job], ["a", "b"])  # "b" loads (and compiles) here: serial
+        assert names == [main] * 3
+        barrier = threading.Barrier(2)
+        outcomes = runner.run([lambda: barrier.wait(timeout=5) and {}] * 2, ["a", "b"])  # both known: side by side
+    assert [o.error for o in outcomes] == [None, None]  # a serial run would break the barrier

@@ -15,7 +15,7 @@ uses); CUDA streams only on CUDA.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from types import TracebackType
@@ -46,16 +46,16 @@ class ClipScorer:
     """
 
     def __init__(self, device: str, parallel: bool, max_workers: int = 8) -> None:
-        self.parallel = bool(parallel)
+        self._parallel = bool(parallel)
         self.on_cuda = str(device).startswith("cuda")
         self.device = device
         self._pool: ThreadPoolExecutor | None = None
         self._local = threading.local()
         self._max_workers = max(1, max_workers)
-        self._warmed = False
+        self._seen: set[Hashable] = set()
 
     def __enter__(self) -> ClipScorer:
-        if self.parallel:
+        if self._parallel:
             self._pool = ThreadPoolExecutor(max_workers=self._max_workers, thread_name_prefix="longvgenbench-eval")
         return self
 
@@ -77,15 +77,18 @@ class ClipScorer:
         stream.synchronize()  # the values are host floats already; this only bounds the stream's queue
         return outcome
 
-    def run(self, jobs: Sequence[Job]) -> list[Outcome]:
+    def run(self, jobs: Sequence[Job], keys: Sequence[Hashable] | None = None) -> list[Outcome]:
         """One :class:`Outcome` per job, in the order of ``jobs``.
 
-        The first call runs serially: evaluators load and compile their models on their first clip, and
-        compiling seven models at once in seven threads only makes them queue for the GIL (and leaves
+        ``keys`` name the jobs' evaluators (default: their positions). A call with a key not seen before
+        runs serially: evaluators load and compile their models on their first clip, and compiling
+        several models at once in several threads only makes them queue for the GIL (and leaves
         torch.compile's first-call machinery to run concurrently, which it is not built for).
         """
-        if self._pool is None or len(jobs) < 2 or not self._warmed:
-            self._warmed = True
+        keys = list(range(len(jobs))) if keys is None else list(keys)
+        first_time = not self._seen.issuperset(keys)
+        self._seen.update(keys)
+        if self._pool is None or len(jobs) < 2 or first_time:
             return [_run(job) for job in jobs]
         futures: list[Any] = [self._pool.submit(self._on_stream, job) for job in jobs]
         return [future.result() for future in futures]

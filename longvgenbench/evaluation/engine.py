@@ -173,7 +173,8 @@ def score_work(work: VideoWork, sample: VideoSample, run: RunDir, grid: Grid, ev
         todo = [e for e in used if e.name in here or e.name in sequential_rows]
         views = [ClipView(sample=sample, segment=segment, frames=frames, device=device,
                           ground_truth=gt if Need.GROUND_TRUTH in e.needs else None) for e in todo]
-        outcomes = runner.run([partial(scorers[e.name].add_clip, view) for e, view in zip(todo, views, strict=True)])
+        outcomes = runner.run([partial(scorers[e.name].add_clip, view) for e, view in zip(todo, views, strict=True)],
+                              [e.name for e in todo])
         for evaluator, outcome in zip(todo, outcomes, strict=True):
             sequential = evaluator.name in sequential_rows
             if outcome.error is not None:
