@@ -97,11 +97,12 @@ def test_raft_things_conversion_round_trips():
 
 
 class _DifferenceFlow(torch.nn.Module):
-    """Stand-in RAFT with a known answer: horizontal flow = 40 x the mean abs change between the frames."""
+    """Stand-in for the RAFT pair runner with a known answer: for frames (N + 1, 3, H, W), each pair's
+    horizontal flow is 40 x the mean abs change between its frames; returns the N top-5% magnitudes."""
 
-    def forward(self, image1, image2, num_flow_updates):
-        magnitude = 40.0 * (image2 - image1).abs().mean(dim=1)
-        return [torch.stack([magnitude, torch.zeros_like(magnitude)], dim=1)]
+    def forward(self, frames):
+        magnitude = 40.0 * (frames[1:] - frames[:-1]).abs().mean(dim=1)
+        return dynamic.top_magnitude_mean(torch.stack([magnitude, torch.zeros_like(magnitude)], dim=1))
 
 
 @pytest.mark.parametrize(("step", "expected"), [(0, 0.0), (6, 1.0)])

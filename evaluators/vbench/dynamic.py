@@ -30,9 +30,10 @@ import torch
 import torch.nn.functional as F
 
 from evaluators._frames import check_frames, clip_label
-from evaluators.vbench import catalog_motion
+from evaluators.vbench import catalog_motion, raft_pairs
 from evaluators.vbench.catalog_motion import RAFT_LARGE_C_T_V1, RAFT_THINGS
 from evaluators.vbench.checkpointed import CheckpointClipEvaluator
+from evaluators.vbench.compiling import maybe_compiled
 from longvgenbench.errors import VideoError, WeightsUnavailableError
 from longvgenbench.evaluation.api import ClipView, Level, MetricSpec
 from longvgenbench.weights import WeightFile
@@ -136,19 +137,15 @@ def check_raft_size(height: int, width: int, label: str) -> None:
 
 def top_magnitude_mean(flow: torch.Tensor) -> torch.Tensor:
     """(B, 2, H, W) flow -> (B,) mean of the largest ``int(0.05 * H * W)`` magnitudes, in fp32."""
-    flow = flow.float()
-    magnitude = torch.sqrt(flow[:, 0] ** 2 + flow[:, 1] ** 2).flatten(1)
-    count = int(magnitude.shape[1] * TOP_FRACTION)
-    if count == 0:
-        return torch.full((flow.shape[0],), float("nan"), device=flow.device)
-    return torch.topk(magnitude, count, dim=1, sorted=False).values.mean(dim=1)
+    return raft_pairs.top_magnitude_mean(flow, TOP_FRACTION)
 
 
 class DynamicDegreeEvaluator(CheckpointClipEvaluator):
     """VBench dynamic degree per clip (1.0 dynamic / 0.0 static); a video's mean is its fraction of dynamic clips."""
 
     name: ClassVar[str] = "dynamic_degree"
-    version: ClassVar[str] = "1.1"  # 1.1: compiled on CUDA by default (rounding ~1e-6)
+    # 1.1: compiled on CUDA by default (rounding ~1e-6); 1.2: frames encoded once per run of pairs (rounding)
+    version: ClassVar[str] = "1.2"
     metrics: ClassVar[tuple[MetricSpec, ...]] = (
         MetricSpec(
             "dynamic_degree", Level.CLIP, True,
@@ -193,6 +190,12 @@ class DynamicDegreeEvaluator(CheckpointClipEvaluator):
             raise WeightsUnavailableError(item.filename, path, f"is not a RAFT-large checkpoint ({exc})") from exc
         return model
 
+    def _compile(self, model: torch.nn.Module) -> torch.nn.Module:
+        """torchvision's RAFT behind :class:`raft_pairs.ConsecutivePairFlow` (each frame encoded once, only the last
+        flow upsampled), compiled as a whole when ``self.compiled``: it maps N + 1 frames to N pair scores."""
+        pairs = raft_pairs.ConsecutivePairFlow(model, RAFT_ITERATIONS, TOP_FRACTION)
+        return maybe_compiled(pairs, self.compiled, self.name)
+
     def _batch_scores(self, frames: np.ndarray, fps: float) -> Iterator[torch.Tensor]:
         """Top-5% flow magnitudes of consecutive sampled pairs, one device tensor per batch (no host sync)."""
         sampled = frames[:: sampling_interval(fps)]
@@ -206,10 +209,8 @@ class DynamicDegreeEvaluator(CheckpointClipEvaluator):
         with catalog_motion.inference(self.device, dtype):
             for start in range(0, len(sampled) - 1, self.batch_size):
                 stop = min(start + self.batch_size, len(sampled) - 1)
-                pair = video[start : stop + 1].float()
-                pair = F.pad(pair, pad, mode="replicate") / 255.0 * 2.0 - 1.0
-                flow = model(pair[:-1].contiguous(), pair[1:].contiguous(), num_flow_updates=RAFT_ITERATIONS)[-1]
-                yield top_magnitude_mean(flow)
+                frames_run = F.pad(video[start : stop + 1].float(), pad, mode="replicate") / 255.0 * 2.0 - 1.0
+                yield model(frames_run.contiguous())
 
     def pair_scores(self, frames: np.ndarray, fps: float) -> np.ndarray:
         """The top-5% flow magnitude of every consecutive pair of sampled frames (float64, one host sync)."""
