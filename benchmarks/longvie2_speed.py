@@ -14,16 +14,18 @@ CUDA streams: weights live in pinned CPU memory and are prefetched; for GPUs of 
 
 Speed switches (``--attention``, ``--compile``, ``--compile-mode``, ``--fuse-qkv``) can be compared
 in one process with ``--variants`` (one model build): each variant is ``+``-joined tokens among
-``auto | cudnn | flash | efficient`` (SDPA backend), ``fuse`` (diffusers' fused QKV / KV
-projections), ``compile`` (torch.compile of every transformer block, ``--compile-mode``); put
-compiled variants last (compiling cannot be undone). One JSON line per variant is printed and
-appended to ``--jsonl-out``.
+``auto | cudnn | flash | efficient`` (SDPA backend) or ``fa4`` (FlashAttention-4, ``longvie.fa4``;
+Hopper/Blackwell with flash-attn-4 installed; a variant whose backend cannot run prints an error
+row), ``fuse`` (diffusers' fused QKV / KV projections), ``compile`` (torch.compile of every
+transformer block, ``--compile-mode``); put compiled variants last (compiling cannot be undone).
+One JSON line per variant is printed and appended to ``--jsonl-out``.
 
 Example:
     python benchmarks/longvie2_speed.py --mode none --json-out speed.json
     python benchmarks/longvie2_speed.py --mode group --measure-steps 3
     python benchmarks/longvie2_speed.py --skip-vae --measure-steps 3 \
         --variants auto,cudnn,flash,cudnn+fuse,cudnn+compile --jsonl-out variants.jsonl
+    python benchmarks/longvie2_speed.py --skip-vae --measure-steps 3 --variants cudnn,fa4,cudnn+compile,fa4+compile
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ import time
 
 import torch
 
+from longvgenbench.errors import OptionError
 from longvie.config import REAL_CONFIG, TINY_CONFIG, LongVie2Config, SamplerConfig
 from longvie.model import LongVie2Transformer
 from longvie.pipeline import ATTENTION_BACKENDS, attention_backend
@@ -180,7 +183,7 @@ def run_variants(args: argparse.Namespace, model: LongVie2Transformer, noise: to
         try:
             seconds, steps, warm_s = time_steps(model, noise, cond, measured, not args.no_batched_cfg,
                                                 str(variant["attention"]), sync)
-        except RuntimeError as exc:  # e.g. no cuDNN attention kernel for these shapes on this GPU
+        except (RuntimeError, OptionError) as exc:  # e.g. no cuDNN kernel for these shapes; fa4 not installed
             row = {**variant, "error": str(exc).splitlines()[0][:300]}
         else:
             per_step = seconds / measured
@@ -208,7 +211,8 @@ def main() -> None:
     parser.add_argument("--compile-mode", default=None,
                         help="torch.compile mode (default, max-autotune-no-cudagraphs, ...)")
     parser.add_argument("--attention", choices=list(ATTENTION_BACKENDS), default="auto",
-                        help="SDPA backend (torch.nn.attention.sdpa_kernel); auto lets PyTorch choose")
+                        help="SDPA backend (torch.nn.attention.sdpa_kernel); auto lets PyTorch choose; "
+                             "fa4: FlashAttention-4 (longvie.fa4)")
     parser.add_argument("--fuse-qkv", action="store_true", help="diffusers' fused QKV/KV attention projections")
     parser.add_argument("--variants", default=None,
                         help="compare variants in one process, e.g. auto,cudnn,flash,cudnn+fuse,cudnn+compile")

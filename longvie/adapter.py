@@ -37,7 +37,8 @@ class LongVie2Model(VideoModel):
     official files), ``dtype`` (bf16 | fp32 | fp16), ``steps``, ``cfg_scale``, ``offload``
     (none | model | group), ``vae_tiling``, ``batched_cfg``, ``compile`` (torch.compile per block),
     ``attention`` (SDPA backend: auto | cudnn | flash | efficient | math; on an H200 with torch 2.11
-    auto and cudnn measured the same, flash 22% slower per step), ``text_encoder_device`` (e.g.
+    auto and cudnn measured the same, flash 22% slower per step; or fa4: FlashAttention-4 via
+    ``longvie.fa4``, CUDA Hopper/Blackwell with flash-attn-4 installed, fp16/bf16), ``text_encoder_device`` (e.g.
     cpu), ``height`` / ``width`` (working size, 352x640 upstream),
     ``num_frames`` (frames per clip, 81 upstream; must equal the split's clip length),
     ``caption_refiner`` (off | qwen2.5-vl: each clip after the first gets its caption rewritten by
@@ -73,6 +74,13 @@ class LongVie2Model(VideoModel):
         if attention not in ATTENTION_BACKENDS:
             raise OptionError(f"{self.name}: attention must be one of {list(ATTENTION_BACKENDS)}, got {attention!r}")
         self.attention = attention
+        if attention == "fa4":  # fail before loading 14B of weights
+            from longvie.fa4 import require_fa4
+
+            if not str(device).startswith("cuda") or dtype == "fp32":
+                raise OptionError(f"{self.name}: attention=fa4 needs a CUDA device and dtype bf16 or fp16, "
+                                  f"got device={device!r}, dtype={dtype!r}")
+            require_fa4()
         if dtype not in _DTYPES:
             raise OptionError(f"{self.name}: dtype must be one of {sorted(_DTYPES)}, got {dtype!r}")
         if offload not in OFFLOAD_MODES:

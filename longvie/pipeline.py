@@ -28,8 +28,9 @@ MASK_CHANNELS = 4
 #: group: transformer weights stay in pinned CPU memory, prefetched layer by layer on a CUDA stream
 #: (diffusers group offloading; measured on an H100 at 4% slower per step with 5.3 GiB peak).
 OFFLOAD_MODES = ("none", "model", "group")
-#: SDPA backends a run can pin (``torch.nn.attention.sdpa_kernel``); auto lets PyTorch choose per call.
-ATTENTION_BACKENDS = ("auto", "cudnn", "flash", "efficient", "math")
+#: SDPA backends a run can pin (``torch.nn.attention.sdpa_kernel``); auto lets PyTorch choose per call;
+#: fa4 routes the Wan attention to FlashAttention-4 (``longvie.fa4``; Hopper/Blackwell with flash-attn-4).
+ATTENTION_BACKENDS = ("auto", "cudnn", "flash", "efficient", "math", "fa4")
 
 
 def attention_backend(name: str) -> contextlib.AbstractContextManager:
@@ -43,6 +44,11 @@ def attention_backend(name: str) -> contextlib.AbstractContextManager:
         raise ValueError(f"attention must be one of {ATTENTION_BACKENDS}, got {name!r}")
     if name == "auto":
         return contextlib.nullcontext()
+    if name == "fa4":  # checked here, so a pipeline asked for fa4 where it cannot run fails when built
+        from longvie.fa4 import fa4_attention_routing, require_fa4
+
+        require_fa4()
+        return fa4_attention_routing(check=False)
     from torch.nn.attention import SDPBackend, sdpa_kernel
 
     return sdpa_kernel({"cudnn": SDPBackend.CUDNN_ATTENTION, "flash": SDPBackend.FLASH_ATTENTION,

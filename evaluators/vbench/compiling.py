@@ -49,7 +49,10 @@ class CompiledWithFallback(torch.nn.Module):
         self.eager = module
         self.label = label
         self.failed: str | None = None
-        self.__dict__["_compiled"] = torch.compile(module)  # not a registered submodule: same parameters
+        # dynamic=False: one specialised graph per input shape. A benchmark's videos share a few shapes, and
+        # dynamo's automatic dynamic shapes would otherwise recompile for symbolic sizes on the second shape
+        # seen (slower kernels for every later clip); past the recompile limit a new shape simply runs eagerly.
+        self.__dict__["_compiled"] = torch.compile(module, dynamic=False)  # not a registered submodule
 
     def forward(self, *args: Any, **kwargs: Any) -> Any:
         if self.failed is None:
