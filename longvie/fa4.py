@@ -1,0 +1,189 @@
+"""FlashAttention-4 (``flash-attn-4``, package ``flash_attn.cute``) as LongVie 2's attention kernel.
+
+Why: attention is about 42% of a LongVie 2 step (self-attention over ~20k tokens, batch 2 for
+CFG) and FA4's Hopper / Blackwell forward may beat PyTorch's SDPA kernels there. FA4 is pure
+Python on NVIDIA's CuTe DSL (JIT-compiled per shape), optional, and never needed on CPU.
+diffusers' own ``flash_4_hub`` backend downloads its kernel from the Hub at run time, which the
+benchmark machines cannot do; this module uses a locally installed ``flash-attn-4`` instead.
+
+How: diffusers' Wan attention processor calls the *module-global* ``dispatch_attention_fn`` of
+``diffusers.models.transformers.transformer_wan``. ``fa4_attention_routing()`` swaps that global
+for :func:`dispatch_with_fa4`, which sends the calls FA4 can run (no mask, no dropout, not causal,
+fp16/bf16 on CUDA, a supported head size, default diffusers backend) to the custom op
+``longvie::fa4_attention`` and everything else to the function it replaced. The op is a
+``torch.library.custom_op`` with a fake (meta) implementation, so ``torch.compile`` treats it as
+one opaque node instead of trying to trace FA4's Python. Forward only (inference).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import torch
+
+from longvgenbench.errors import OptionError
+
+#: The module whose global ``dispatch_attention_fn`` the Wan attention processor calls.
+WAN_MODULE = "diffusers.models.transformers.transformer_wan"
+#: The FA4 module that holds ``flash_attn_func``.
+FA4_INTERFACE = "flash_attn.cute.interface"
+#: GPU major compute capabilities FA4 is used on: Hopper (sm90) and Blackwell (sm100).
+FA4_CAPABILITY_MAJORS = (9, 10)
+#: Routing conditions on the tensors. Module constants so a CPU test can widen them with monkeypatch
+#: (the test's stand-in FA4 computes fp32 on CPU); production code never changes them.
+SUPPORTED_DTYPES: tuple[torch.dtype, ...] = (torch.float16, torch.bfloat16)
+SUPPORTED_DEVICE_TYPES: tuple[str, ...] = ("cuda",)
+
+INSTALL_HINT = ("pip install flash-attn-4 (pure Python on NVIDIA's CuTe DSL; needs a CUDA build of PyTorch and "
+                "an NVIDIA Hopper (sm90, e.g. H100/H200) or Blackwell (sm100, e.g. B200) GPU)")
+
+
+class FlashAttention4Unavailable(OptionError):
+    """``attention=fa4`` was asked for where FlashAttention-4 cannot run."""
+
+
+def _gpu_capability_major() -> int | None:
+    """Major compute capability of the current CUDA device, None without CUDA."""
+    if not torch.cuda.is_available():
+        return None
+    return torch.cuda.get_device_capability()[0]
+
+
+def _interface_import_error() -> str | None:
+    """Why ``flash_attn.cute.interface`` cannot be imported, None when it can."""
+    try:
+        importlib.import_module(FA4_INTERFACE)
+    except Exception as exc:  # ImportError, or the CuTe DSL failing to initialise
+        return f"{type(exc).__name__}: {exc}"
+    return None
+
+
+def fa4_unavailable_reason() -> str | None:
+    """Why FA4 cannot run here (no CUDA, unsupported GPU, package missing), None when it can."""
+    major = _gpu_capability_major()
+    if major is None:
+        return "no CUDA device is visible to PyTorch"
+    if major not in FA4_CAPABILITY_MAJORS:
+        return (f"the GPU {torch.cuda.get_device_name()} has compute capability {major}.x; FA4 is used on "
+                f"{', '.join(f'{m}.x' for m in FA4_CAPABILITY_MAJORS)} only")
+    problem = _interface_import_error()
+    if problem is not None:
+        return f"{FA4_INTERFACE} cannot be imported ({problem})"
+    return None
+
+
+def fa4_available() -> bool:
+    """True when FlashAttention-4 is installed and the current CUDA GPU is a Hopper or Blackwell."""
+    return fa4_unavailable_reason() is None
+
+
+def require_fa4() -> None:
+    """Raise :class:`FlashAttention4Unavailable` (what to install, which GPUs) unless FA4 can run."""
+    reason = fa4_unavailable_reason()
+    if reason is not None:
+        raise FlashAttention4Unavailable(f"attention=fa4 is unavailable: {reason}. To use it: {INSTALL_HINT}; "
+                                         "otherwise choose an SDPA backend (auto, cudnn, flash, efficient, math)")
+
+
+@torch.library.custom_op("longvie::fa4_attention", mutates_args=())
+def fa4_attention(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, scale: float | None) -> torch.Tensor:
+    """Softmax attention (B, Lq, H, D) x (B, Lk, H, D) -> (B, Lq, H, Dv) by FA4's ``flash_attn_func``.
+
+    ``scale`` None means 1/sqrt(D), as SDPA. The interface is looked up on every call (a dict lookup)
+    so the op follows whatever ``flash_attn.cute.interface`` is importable (tests put a stand-in there).
+    """
+    interface = importlib.import_module(FA4_INTERFACE)
+    result = interface.flash_attn_func(query, key, value, softmax_scale=scale)
+    out = result[0] if isinstance(result, tuple) else result  # b36 returns (out, lse); lse is None here
+    return out.contiguous()  # FA4 allocates a contiguous output (a no-op); the fake below promises that layout
+
+
+@fa4_attention.register_fake
+def _fa4_attention_fake(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
+                        scale: float | None) -> torch.Tensor:
+    return query.new_empty((*query.shape[:-1], value.shape[-1]))
+
+
+def _head_dim_supported(head_dim: int, head_dim_v: int) -> bool:
+    """Head sizes FA4's forward accepts on both sm90 and sm100 (16-byte aligned in fp16/bf16)."""
+    if head_dim != head_dim_v or head_dim % 8:
+        return False
+    return 8 <= head_dim <= 128 or head_dim == 256
+
+
+def fa4_can_run(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, *, attn_mask: torch.Tensor | None,
+                dropout_p: float, is_causal: bool, enable_gqa: bool, backend: Any, parallel_config: Any,
+                attention_kwargs: dict[str, Any] | None) -> bool:
+    """Whether one ``dispatch_attention_fn`` call goes to FA4 (plain, dense, non-causal, same heads)."""
+    if attn_mask is not None or dropout_p != 0.0 or is_causal or enable_gqa:
+        return False
+    if backend is not None or parallel_config is not None or attention_kwargs:
+        return False  # an explicitly chosen diffusers backend or context parallelism keeps its own path
+    tensors = (query, key, value)
+    if any(t.dim() != 4 for t in tensors):
+        return False
+    if query.dtype not in SUPPORTED_DTYPES or any(t.dtype != query.dtype for t in tensors):
+        return False
+    if query.device.type not in SUPPORTED_DEVICE_TYPES or any(t.device != query.device for t in tensors):
+        return False
+    if key.shape[:3] != value.shape[:3] or key.shape[0] != query.shape[0] or key.shape[2] != query.shape[2]:
+        return False
+    return _head_dim_supported(query.shape[-1], value.shape[-1]) and key.shape[-1] == query.shape[-1]
+
+
+#: The function :func:`dispatch_with_fa4` falls back to; set while the routing is entered. A module
+#: global (not a closure) so every entry installs the *same* function object and compiled graphs
+#: guarded on the Wan module's global stay valid from one clip to the next.
+_fallback: Callable[..., torch.Tensor] | None = None
+
+
+def dispatch_with_fa4(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
+                      attn_mask: torch.Tensor | None = None, dropout_p: float = 0.0, is_causal: bool = False,
+                      scale: float | None = None, enable_gqa: bool = False,
+                      attention_kwargs: dict[str, Any] | None = None, *, backend: Any = None,
+                      parallel_config: Any = None) -> torch.Tensor:
+    """Drop-in for diffusers' ``dispatch_attention_fn`` (same signature, (B, L, H, D) layout)."""
+    if fa4_can_run(query, key, value, attn_mask=attn_mask, dropout_p=dropout_p, is_causal=is_causal,
+                   enable_gqa=enable_gqa, backend=backend, parallel_config=parallel_config,
+                   attention_kwargs=attention_kwargs):
+        return torch.ops.longvie.fa4_attention(query, key, value, scale)
+    if _fallback is None:
+        raise RuntimeError("dispatch_with_fa4 was called outside fa4_attention_routing()")
+    return _fallback(query, key, value, attn_mask=attn_mask, dropout_p=dropout_p, is_causal=is_causal, scale=scale,
+                     enable_gqa=enable_gqa, attention_kwargs=attention_kwargs, backend=backend,
+                     parallel_config=parallel_config)
+
+
+@contextlib.contextmanager
+def fa4_attention_routing(*, check: bool = True) -> Iterator[None]:
+    """Route diffusers' Wan attention to FA4 while entered (restored on exit, also on error).
+
+    Enter it *before* ``torch.compile`` traces the transformer blocks and keep it entered while the
+    compiled blocks run: dynamo reads the Wan module's ``dispatch_attention_fn`` global at trace time
+    and guards on it, so a graph traced outside the context calls SDPA (and re-entering triggers a
+    recompile, not a silent switch). Not thread-safe: the global is process-wide. Nested entries
+    are no-ops. ``check`` False skips :func:`require_fa4` (tests with a stand-in FA4 module).
+    """
+    global _fallback
+    if check:
+        require_fa4()
+    wan = importlib.import_module(WAN_MODULE)
+    previous = wan.dispatch_attention_fn
+    if previous is dispatch_with_fa4:
+        yield
+        return
+    saved_fallback = _fallback
+    _fallback = previous
+    wan.dispatch_attention_fn = dispatch_with_fa4
+    try:
+        yield
+    finally:
+        wan.dispatch_attention_fn = previous
+        _fallback = saved_fallback
+
+
+__all__ = ["FA4_CAPABILITY_MAJORS", "FlashAttention4Unavailable", "dispatch_with_fa4", "fa4_attention",
+           "fa4_attention_routing", "fa4_available", "fa4_can_run", "fa4_unavailable_reason", "require_fa4"]
