@@ -12,7 +12,9 @@ for :func:`dispatch_with_fa4`, which sends the calls FA4 can run (no mask, no dr
 fp16/bf16 on CUDA, a supported head size, default diffusers backend) to the custom op
 ``longvie::fa4_attention`` and everything else to the function it replaced. The op is a
 ``torch.library.custom_op`` with a fake (meta) implementation, so ``torch.compile`` treats it as
-one opaque node instead of trying to trace FA4's Python. Forward only (inference).
+one opaque node instead of trying to trace FA4's Python. Forward only (inference): the op has no
+autograd formula. Written against flash-attn-4 4.0.0b36, whose ``flash_attn_func`` takes
+(B, L, H, D) tensors and returns ``(out, lse)`` (lse None unless asked for or grad is on).
 """
 
 from __future__ import annotations
