@@ -223,3 +223,24 @@ def test_attention_benchmark_cpu_smoke_times_math_and_the_fa4_op(fake_fa4: FakeF
     assert max(r["max_abs_diff"] for r in attention) < 1e-5
     assert len(fake_fa4.calls) == 2 * (1 + 2)  # first call + 2 timed repeats per shape (warm-up 1 = first call)
     assert rows[-1]["kind"] == "gemm" and rows[-1]["tflops"] >= 0
+
+
+def test_a_block_compiled_outside_the_routing_recompiles_inside_it(fake_fa4: FakeFA4) -> None:
+    """dynamo guards on the Wan module's global: entering the routing never silently keeps an SDPA graph."""
+    torch.manual_seed(0)
+    attn = transformer_wan.WanAttention(dim=32, heads=2, dim_head=16, processor=transformer_wan.WanAttnProcessor())
+    attn.eval()
+    x = torch.randn(1, 10, 32)
+    torch._dynamo.reset()
+    compiled = torch.compile(attn, backend="aot_eager")
+    with torch.no_grad():
+        before = compiled(x)
+        assert fake_fa4.calls == []
+        with fa4.fa4_attention_routing():
+            inside = compiled(x)
+            assert len(fake_fa4.calls) == 1
+            compiled(x)  # the second call inside reuses the fa4 graph
+            assert len(fake_fa4.calls) == 2
+        after = compiled(x)
+    assert len(fake_fa4.calls) == 2
+    assert torch.allclose(inside, before, atol=1e-5) and torch.equal(after, before)
