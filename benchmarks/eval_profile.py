@@ -27,6 +27,7 @@ import stage_weights
 from eval_throughput import DIMENSIONS, _captioned, ensure_staged, synthetic_minute
 
 from evaluators.feed import clip_views, in_memory_sample
+from evaluators.vbench.compiling import maybe_compiled
 
 DEFAULT_VARIANTS = (
     "dynamic_degree:batch=8", "dynamic_degree:batch=8,cudnn_benchmark=1", "dynamic_degree:batch=20,cudnn_benchmark=1",
@@ -130,8 +131,15 @@ def main(staged: Path, out: Path, variants: str, seconds: int, profile_top: int)
         dim, _, spec = variant.partition(":")
         opts = dict(kv.split("=") for kv in spec.split(",") if kv)
         fresh = opts.get("half", "0") == "1" or opts.get("compile", "0") == "1"
-        evaluator = DIMENSIONS[dim](vb, "cuda", "auto") if fresh else evaluators.setdefault(
-            dim, DIMENSIONS[dim](vb, "cuda", "auto"))
+        if opts.get("channels_last", "0") == "1" and not fresh:
+            # a fresh evaluator whose weights go channels_last BEFORE compiling (a compiled graph keeps strides)
+            evaluator = DIMENSIONS[dim](vb, "cuda", "auto")
+            compiled, evaluator.compiled = evaluator.compiled, False
+            evaluator._model = maybe_compiled(evaluator._load().to(memory_format=torch.channels_last), compiled,
+                                              dim)
+        else:
+            evaluator = DIMENSIONS[dim](vb, "cuda", "auto") if fresh else evaluators.setdefault(
+                dim, DIMENSIONS[dim](vb, "cuda", "auto"))
         apply_model_options(evaluator, opts.get("half", "0") == "1", opts.get("compile", "0") == "1")
         evaluator.batch_size = int(opts.get("batch", evaluator.batch_size))
         torch.backends.cudnn.benchmark = opts.get("cudnn_benchmark", "0") == "1"
