@@ -5,6 +5,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from evaluators.vbench.opaque_ops import aligned_bilinear_sample
+
 
 class BidirectionalCorrelation:
     """All-pairs correlation of two 1/8 feature maps (and its transpose), average-pooled into ``levels`` levels.
@@ -36,7 +38,7 @@ class BidirectionalCorrelation:
         height, width = volume.shape[-2:]
         x = 2.0 * coords[..., 0:1] / (width - 1) - 1.0
         y = 2.0 * coords[..., 1:2] / (height - 1) - 1.0
-        return F.grid_sample(volume, torch.cat([x, y], dim=-1), align_corners=True)
+        return aligned_bilinear_sample(volume, torch.cat([x, y], dim=-1))  # native sampler, also when compiled
 
     def __call__(self, coords0: torch.Tensor, coords1: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         batch, _, height, width = coords0.shape
