@@ -165,6 +165,31 @@ def time_steps(model: LongVie2Transformer, noise: torch.Tensor, cond: Conditioni
     return time.perf_counter() - start, step_times, warm_s
 
 
+KERNEL_GROUPS = (("attention", ("flash", "fmha", "attention", "sdpa")),
+                 ("matmul", ("gemm", "nvjet", "cutlass", "xmma", "cublas", "matmul")),
+                 ("fused elementwise (triton)", ("triton_",)))
+
+
+def profile_step(model: LongVie2Transformer, noise: torch.Tensor, cond: Conditioning, batched: bool, attention: str,
+                 path: str) -> dict[str, float]:
+    """One more step under ``torch.profiler``: the top CUDA kernels to ``path`` and seconds per kernel group."""
+    with attention_backend(attention), torch.profiler.profile(
+            activities=[torch.profiler.ProfilerActivity.CUDA]) as prof:
+        sample(model, noise, cond, SamplerConfig(steps=1), batched_cfg=batched)
+        torch.cuda.synchronize()
+    events = [e for e in prof.key_averages() if e.self_device_time_total > 0]
+    events.sort(key=lambda e: e.self_device_time_total, reverse=True)
+    groups = {name: 0.0 for name, _ in KERNEL_GROUPS} | {"other": 0.0}
+    for event in events:
+        lowered = event.key.lower()
+        group = next((name for name, marks in KERNEL_GROUPS if any(m in lowered for m in marks)), "other")
+        groups[group] += event.self_device_time_total / 1e6
+    with open(path, "w") as handle:
+        for event in events[:60]:
+            handle.write(f"{event.self_device_time_total / 1e3:10.2f} ms {event.count:6d}x  {event.key[:160]}\n")
+    return {name: round(value, 3) for name, value in groups.items()}
+
+
 def run_variants(args: argparse.Namespace, model: LongVie2Transformer, noise: torch.Tensor, cond: Conditioning,
                  flops_step: float, sync: object, smoke: bool) -> None:
     compiled = False
@@ -221,6 +246,9 @@ def main() -> None:
     parser.add_argument("--skip-vae", action="store_true")
     parser.add_argument("--json-out", default=None)
     parser.add_argument("--smoke", action="store_true", help="tiny config on CPU: checks the script only")
+    parser.add_argument("--profile-out", default=None,
+                        help="after timing, profile one more step: top kernels to this file, seconds per kernel "
+                             "group (attention, matmul, fused elementwise, other) into the JSON")
     args = parser.parse_args()
 
     smoke = args.smoke
@@ -264,6 +292,8 @@ def main() -> None:
     dit_s = per_step * args.steps
     peak_dit_gib = 0.0 if smoke else torch.cuda.max_memory_allocated() / 2**30
 
+    kernel_groups = {} if not args.profile_out or smoke else {"profiled_step_kernel_seconds": profile_step(
+        model, noise, cond, not args.no_batched_cfg, args.attention, args.profile_out)}
     vae = {} if args.skip_vae or smoke else time_vae(sampler, device, args.vae_tiling)
     clip_s = dit_s + vae.get("vae_encode_s", 0.0) + vae.get("vae_decode_s", 0.0)
     result = {
@@ -279,7 +309,7 @@ def main() -> None:
         "peak_gpu_memory_gib": 0.0 if smoke else round(torch.cuda.max_memory_allocated() / 2**30, 2),
         "pflop_per_step": round(flops_step / 1e15, 3),
         "achieved_tflops": round(flops_step / per_step / 1e12, 1),
-        "not_timed": "umT5 text encoder and CLIP image encoder (once per clip)",
+        "not_timed": "umT5 text encoder and CLIP image encoder (once per clip)", **kernel_groups,
     }
     print(json.dumps(result, indent=1))
     if args.json_out:
