@@ -57,17 +57,3 @@ def test_unpadded_frames_are_refused(raft: torch.nn.Module) -> None:
     with pytest.raises(ValueError, match="multiples of 8"):
         raft_pairs.ConsecutivePairFlow(raft, 2, TOP_FRACTION).final_flows(torch.zeros(2, 3, 130, 136))
 
-
-def test_opaque_sampler_is_grid_sample_and_compiles() -> None:
-    from evaluators.vbench.opaque_ops import aligned_bilinear_sample
-
-    generator = torch.Generator().manual_seed(3)
-    volume = torch.randn(6, 1, 9, 11, generator=generator)
-    grid = torch.rand(6, 5, 5, 2, generator=generator) * 2.4 - 1.2  # some points outside: zero padding
-    expected = torch.nn.functional.grid_sample(volume, grid, mode="bilinear", align_corners=True)
-    assert torch.equal(aligned_bilinear_sample(volume, grid), expected)
-    assert torch.equal(aligned_bilinear_sample(volume.half(), grid), torch.nn.functional.grid_sample(
-        volume.half().float(), grid, mode="bilinear", align_corners=True))
-    compiled = torch.compile(lambda v, g: aligned_bilinear_sample(v * 2.0, g) + 1.0, backend="aot_eager",
-                             fullgraph=True)
-    assert torch.allclose(compiled(volume, grid), 2.0 * expected + 1.0)

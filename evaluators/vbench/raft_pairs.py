@@ -26,8 +26,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from evaluators.vbench.opaque_ops import aligned_bilinear_sample
-
 
 def coords_grid(batch: int, height: int, width: int, device: torch.device) -> torch.Tensor:
     """(B, 2, H, W) float pixel coordinates, x first (as torchvision's ``make_coords_grid``)."""
@@ -68,7 +66,7 @@ def lookup(pyramid: list[torch.Tensor], coords: torch.Tensor, radius: int) -> to
         x, y = grid.split([1, 1], dim=-1)
         x = 2 * x / (size_w - 1) - 1
         y = 2 * y / (size_h - 1) - 1
-        values = aligned_bilinear_sample(level, torch.cat([x, y], dim=-1))  # the native sampler, also compiled
+        values = F.grid_sample(level, torch.cat([x, y], dim=-1), mode="bilinear", align_corners=True)
         sampled.append(values.view(batch, height, width, -1))
         centres = centres / 2
     return torch.cat(sampled, dim=-1).permute(0, 3, 1, 2).contiguous()
