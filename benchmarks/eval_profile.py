@@ -5,7 +5,8 @@ A tool for speed work, not an acceptance figure (that is ``eval_throughput.py``)
 full-size random weights ``eval_throughput.py`` stages. Each variant is ``dim:key=value,key=value``
 with keys ``batch`` (the evaluator's batch size), ``cudnn_benchmark`` (0/1), ``channels_last``
 (0/1, the model's memory format), ``half`` (0/1: fp16 weights, inputs cast, no autocast) and ``compile``
-(0/1: torch.compile of the model); the default variants are the ones worth comparing.
+(0/1: torch.compile of the model) and, for imaging_quality, ``scope`` (whole | parts: what its own compile covers,
+set on a fresh evaluator before the model loads); the default variants are the ones worth comparing.
 
     python3 benchmarks/eval_profile.py --staged /tmp/bench_stage --out prof/
 """
@@ -130,7 +131,7 @@ def main(staged: Path, out: Path, variants: str, seconds: int, profile_top: int)
     for variant in variant_list:
         dim, _, spec = variant.partition(":")
         opts = dict(kv.split("=") for kv in spec.split(",") if kv)
-        fresh = opts.get("half", "0") == "1" or opts.get("compile", "0") == "1"
+        fresh = opts.get("half", "0") == "1" or opts.get("compile", "0") == "1" or "scope" in opts
         if opts.get("channels_last", "0") == "1" and not fresh:
             # a fresh evaluator whose weights go channels_last BEFORE compiling (a compiled graph keeps strides)
             evaluator = DIMENSIONS[dim](vb, "cuda", "auto")
@@ -140,6 +141,8 @@ def main(staged: Path, out: Path, variants: str, seconds: int, profile_top: int)
         else:
             evaluator = DIMENSIONS[dim](vb, "cuda", "auto") if fresh else evaluators.setdefault(
                 dim, DIMENSIONS[dim](vb, "cuda", "auto"))
+        if "scope" in opts:  # imaging_quality's compile_scope, before its model loads (and compiles)
+            evaluator.compile_scope = opts["scope"]
         apply_model_options(evaluator, opts.get("half", "0") == "1", opts.get("compile", "0") == "1")
         evaluator.batch_size = int(opts.get("batch", evaluator.batch_size))
         torch.backends.cudnn.benchmark = opts.get("cudnn_benchmark", "0") == "1"

@@ -135,8 +135,8 @@ def test_dynamic_degree_pair_scores_are_batch_invariant(staged_caches):
 # --- imaging quality ---------------------------------------------------------------------------------------------
 
 def test_musiq_checkpoint_loads_strictly(staged_caches):
-    model = imaging.ImagingQualityEvaluator(verify_weights=False)._load()
-    assert not model.training and model.head.out_features == 1
+    model = imaging.ImagingQualityEvaluator(verify_weights=False)._load()  # pyiqa's MUSIQ inside the device patcher
+    assert not model.training and model.musiq.head.out_features == 1
 
 
 def test_musiq_resize_rule():

@@ -27,12 +27,15 @@ from evaluators.vbench import catalog_motion
 from evaluators.vbench.catalog_motion import MUSIQ_SPAQ
 from evaluators.vbench.checkpointed import CheckpointClipEvaluator
 from evaluators.vbench.compiling import maybe_compiled
-from longvgenbench.errors import WeightsUnavailableError
+from evaluators.vbench.musiq_patches import DevicePatchedMUSIQ
+from longvgenbench.errors import OptionError, WeightsUnavailableError
 from longvgenbench.evaluation.api import ClipView, Level, MetricSpec
 from longvgenbench.weights import WeightFile
 
 LONGER_SIDE = 512
 MOS_SCALE = 100.0
+# how much of MUSIQ torch.compile covers: the whole wrapper (patch extraction included) or the stem and transformer
+COMPILE_SCOPES = ("whole", "parts")
 
 
 def musiq_input_size(height: int, width: int) -> tuple[int, int]:
@@ -66,7 +69,9 @@ class ImagingQualityEvaluator(CheckpointClipEvaluator):
     """VBench imaging quality (MUSIQ-SPAQ MOS / 100), mean over a clip's frames."""
 
     name: ClassVar[str] = "imaging_quality"
-    version: ClassVar[str] = "1.1"  # 1.1: compiled on CUDA by default (rounding ~1e-6)
+    # 1.1: compiled on CUDA by default (rounding ~1e-6). 1.2: MUSIQ's patches made on the device (same values) and,
+    # when compiled, the whole model including patch extraction compiled by default (rounding ~1e-6)
+    version: ClassVar[str] = "1.2"
     metrics: ClassVar[tuple[MetricSpec, ...]] = (
         MetricSpec(
             "imaging_quality", Level.CLIP, True,
@@ -79,6 +84,15 @@ class ImagingQualityEvaluator(CheckpointClipEvaluator):
     candidates: ClassVar[tuple[WeightFile, ...]] = (MUSIQ_SPAQ,)
     default_batch_size: ClassVar[int] = 27
 
+    def __init__(self, device: str = "cpu", precision: str = "auto", batch_size: int | None = None,
+                 verify_weights: bool = True, compile: str | bool = "auto", compile_scope: str = "whole") -> None:
+        """``compile_scope``: ``whole`` compiles MUSIQ with its patch extraction as one model, ``parts`` only
+        its convolutional stem and transformer (patch extraction eager); used only when compiling."""
+        super().__init__(device, precision, batch_size, verify_weights, compile)
+        if compile_scope not in COMPILE_SCOPES:
+            raise OptionError(f"imaging_quality: compile_scope must be one of {COMPILE_SCOPES}, got {compile_scope!r}")
+        self.compile_scope = compile_scope
+
     def protocol(self) -> dict[str, object]:
         import pyiqa
 
@@ -89,7 +103,9 @@ class ImagingQualityEvaluator(CheckpointClipEvaluator):
             "input_range": [0.0, 1.0], "per_clip": "mean MOS over the clip's frames",
             "scale": "MOS / 100 (VBench's dimension score; the paper's table shows x100)",
             "precision": self.precision, "autocast": str(self._dtype()),
-            "compiled": "stem and transformer (pyiqa's patch extraction stays eager)" if self.compiled else False,
+            "patches": "pyiqa's get_multiscale_patches values, made on the device (musiq_patches.py)",
+            "compiled": (("whole model, patch extraction included" if self.compile_scope == "whole"
+                          else "stem and transformer (patch extraction eager)") if self.compiled else False),
         }
 
     def _dtype(self) -> torch.dtype | None:
@@ -97,10 +113,19 @@ class ImagingQualityEvaluator(CheckpointClipEvaluator):
         return catalog_motion.autocast_dtype(self.precision, self.device, fast=torch.float16)
 
     def _compile(self, model: torch.nn.Module) -> torch.nn.Module:
-        """Compile MUSIQ's convolutional stem and transformer; its patch extraction defeats the compiler."""
-        if self.compiled:
-            for part in ("conv_root", "gn_root", "root_pool", "block1", "transformer_encoder"):
-                setattr(model, part, maybe_compiled(getattr(model, part), True, f"{self.name}.{part}"))
+        """``whole``: the wrapper in one graph (device-made patches compile); ``parts``: stem and transformer only.
+
+        Either falls back to eager, with a warning, where the compiler fails."""
+        if not self.compiled:
+            return model
+        if self.compile_scope not in COMPILE_SCOPES:  # also when set as an attribute after construction
+            raise OptionError(f"imaging_quality: compile_scope must be one of {COMPILE_SCOPES}, "
+                              f"got {self.compile_scope!r}")
+        if self.compile_scope == "whole":
+            return maybe_compiled(model, True, self.name)
+        musiq = model.musiq
+        for part in ("conv_root", "gn_root", "root_pool", "block1", "transformer_encoder"):
+            setattr(musiq, part, maybe_compiled(getattr(musiq, part), True, f"{self.name}.{part}"))
         return model
 
     def check_available(self) -> None:
@@ -115,9 +140,10 @@ class ImagingQualityEvaluator(CheckpointClipEvaluator):
 
     def _build(self, item: WeightFile, path: Path) -> torch.nn.Module:
         try:
-            return build_musiq(catalog_motion.load_state_dict(path))
+            musiq = build_musiq(catalog_motion.load_state_dict(path))
         except RuntimeError as exc:
             raise WeightsUnavailableError(item.filename, path, f"is not a MUSIQ checkpoint ({exc})") from exc
+        return DevicePatchedMUSIQ(musiq, patch_dtype=self._dtype())
 
     def frame_scores(self, frames: np.ndarray) -> np.ndarray:
         """MOS (0..100) of every frame, float64, one host sync."""
@@ -127,8 +153,8 @@ class ImagingQualityEvaluator(CheckpointClipEvaluator):
         scores = []
         with catalog_motion.inference(self.device, dtype):
             for start in range(0, video.shape[0], self.batch_size):
-                # in half precision from the start: pyiqa's patch extraction (unfold, positions <= 100,
-                # exact in fp16/bf16) then runs at half the bytes instead of in fp32 before autocast
+                # in half precision from the start, and patches cut in it (patch_dtype): the first convolution
+                # sees the numbers pyiqa's path gives it under autocast, at half the bytes (see musiq_patches)
                 images = preprocess(video[start : start + self.batch_size])
                 scores.append(model(images if dtype is None else images.to(dtype)).float().reshape(-1))
         return torch.cat(scores).double().cpu().numpy()
