@@ -56,7 +56,7 @@ class MotionSmoothnessEvaluator(CheckpointClipEvaluator):
     """VBench motion smoothness: how well AMT-S predicts each odd frame from its even neighbours."""
 
     name: ClassVar[str] = "motion_smoothness"
-    # 1.1: compiled on CUDA by default (rounding ~1e-6); 1.2: correlation lookups on the native sampler when compiled
+    # 1.1: compiled on CUDA by default (rounding ~1e-6); 1.2 is 1.1 again (a short-lived lookup change was undone)
     version: ClassVar[str] = "1.2"
     metrics: ClassVar[tuple[MetricSpec, ...]] = (
         MetricSpec(

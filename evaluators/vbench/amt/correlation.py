@@ -38,10 +38,6 @@ class BidirectionalCorrelation:
         y = 2.0 * coords[..., 1:2] / (height - 1) - 1.0
         return F.grid_sample(volume, torch.cat([x, y], dim=-1), align_corners=True)
 
-    # Run eagerly even inside a compiled AMT-S: Inductor rewrites these grid_samples into one fused gather kernel
-    # that took a third of a compiled clip's GPU time on an H100, several times the native sampler's time; an
-    # opaque custom op instead made Inductor copy the volumes to fixed strides on every call (slower still).
-    @torch.compiler.disable
     def __call__(self, coords0: torch.Tensor, coords1: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         batch, _, height, width = coords0.shape
         offsets = self._window_offsets(coords0.device).view(1, 2 * self.radius + 1, 2 * self.radius + 1, 2)
