@@ -24,6 +24,11 @@ class BidirectionalCorrelation:
             forward, backward = F.avg_pool2d(forward, 2, 2), F.avg_pool2d(backward, 2, 2)
             self.forward_pyramid.append(forward)
             self.backward_pyramid.append(backward)
+        # fp32 once, here: under autocast every grid_sample would otherwise cast its whole level again (the same
+        # values), and a compiled model would gather from the half-precision volume in a slow fused kernel
+        # instead of calling the native sampler, which it does for fp32 volumes (as in RAFT's lookups)
+        self.forward_pyramid = [level.float() for level in self.forward_pyramid]
+        self.backward_pyramid = [level.float() for level in self.backward_pyramid]
 
     def _window_offsets(self, device: torch.device) -> torch.Tensor:
         """(2r+1, 2r+1, 2) offsets; the first component runs along the window's first axis (as AMT/RAFT order it)."""
