@@ -7,6 +7,8 @@ fails with an error that names the video and the clip instead of a numpy broadca
 
 from __future__ import annotations
 
+from typing import Any
+
 import cv2
 import numpy as np
 
@@ -62,3 +64,13 @@ def mean_abs_diff(a: np.ndarray, b: np.ndarray) -> float:
 def consecutive_mean_abs_diffs(frames: np.ndarray) -> np.ndarray:
     """``mean_abs_diff(frames[t], frames[t + 1])`` for every consecutive pair, as a float64 (T-1,) array."""
     return np.array([mean_abs_diff(frames[t], frames[t + 1]) for t in range(frames.shape[0] - 1)], dtype=np.float64)
+
+
+def frames_source(clip: ClipView, frames: np.ndarray) -> Any:
+    """What an evaluator should read ``frames`` (the clip's checked frames) from: the engine's shared device copy
+    of the clip when it has one (the same values, already on the GPU, so no upload per evaluator), else
+    ``frames``. Both slice alike (``x[::2]``, ``x[1:]``, ``x[a:b]``) and have the same ``shape``."""
+    shared = clip.device_frames
+    if shared is None or frames is not clip.frames or tuple(shared.shape) != frames.shape:
+        return frames
+    return shared

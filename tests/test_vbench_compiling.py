@@ -26,7 +26,8 @@ def test_auto_compiles_on_cuda_outside_fp32_only():
 def test_a_compiler_failure_falls_back_to_eager_once_with_a_warning(monkeypatch, caplog):
     calls = []
 
-    def broken_compile(module):
+    def broken_compile(module, **options):
+        assert options == {"dynamic": False}  # one static graph per input shape
         def run(*args, **kwargs):
             calls.append(1)
             raise RuntimeError("inductor exploded\nlong trace")
@@ -48,7 +49,7 @@ def test_a_compiler_failure_falls_back_to_eager_once_with_a_warning(monkeypatch,
 
 
 def test_a_genuine_input_error_is_not_hidden(monkeypatch):
-    monkeypatch.setattr(torch, "compile", lambda module: module)
+    monkeypatch.setattr(torch, "compile", lambda module, **options: module)
     wrapped = compiling.maybe_compiled(torch.nn.Linear(3, 2), True, "test_model")
     with pytest.raises(RuntimeError, match="shapes cannot be multiplied"):
         wrapped(torch.randn(4, 5))

@@ -10,7 +10,7 @@ from typing import Any, ClassVar
 import torch
 import torch.nn.functional as F
 
-from evaluators._frames import check_frames
+from evaluators._frames import check_frames, frames_source
 from evaluators.vbench.base import VBenchImageEvaluator
 from evaluators.vbench.catalog_appearance import CLIP_VIT_L14, LAION_AESTHETIC_HEAD
 from evaluators.vbench.common import batched_features, clip_preprocess
@@ -53,8 +53,8 @@ class AestheticQualityEvaluator(VBenchImageEvaluator, ClipEvaluator):
     def score_clip(self, clip: ClipView) -> Mapping[str, float]:
         frames = check_frames(clip.frames, clip)
         model = self.model()
-        embeddings = batched_features(frames, self.device, self.batch_size, clip_preprocess, model.visual,
-                                      self.precision)
+        embeddings = batched_features(frames_source(clip, frames), self.device, self.batch_size, clip_preprocess,
+                                      model.visual, self.precision)
         with torch.inference_mode():  # the head in fp32, as VBench casts the embeddings to float32 first
             scores = model.head(F.normalize(embeddings, dim=-1, p=2)).squeeze(-1) / 10
         return {"aesthetic_quality": float(scores.double().mean())}

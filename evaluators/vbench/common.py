@@ -79,10 +79,17 @@ def center_crop(frames: torch.Tensor, size: int) -> torch.Tensor:
     return frames[..., top : top + size, left : left + size]
 
 
-def to_device_float(frames: np.ndarray, device: str) -> torch.Tensor:
-    """uint8 (T, H, W, 3) numpy -> float32 (T, 3, H, W) on ``device`` holding 0-255 (one copy, converted there)."""
-    tensor = torch.from_numpy(np.ascontiguousarray(frames)).to(device, non_blocking=True)
-    return tensor.permute(0, 3, 1, 2).float()
+def as_device_uint8(frames: np.ndarray | torch.Tensor, device: str) -> torch.Tensor:
+    """uint8 (T, H, W, 3) frames on ``device``: a tensor already there as it is (the engine's shared upload of the
+    clip, see ``evaluators._frames.frames_source``), numpy frames copied once."""
+    if isinstance(frames, torch.Tensor):
+        return frames.to(device, non_blocking=True)
+    return torch.from_numpy(np.ascontiguousarray(frames)).to(device, non_blocking=True)
+
+
+def to_device_float(frames: np.ndarray | torch.Tensor, device: str) -> torch.Tensor:
+    """uint8 (T, H, W, 3) frames -> float32 (T, 3, H, W) on ``device`` holding 0-255 (converted there)."""
+    return as_device_uint8(frames, device).permute(0, 3, 1, 2).float()
 
 
 def normalise(frames: torch.Tensor, mean: tuple[float, ...], std: tuple[float, ...]) -> torch.Tensor:
@@ -103,7 +110,7 @@ def clip_preprocess(frames: torch.Tensor, size: int = 224) -> torch.Tensor:
 
 
 def batched_features(
-    frames: np.ndarray, device: str, batch_size: int, preprocess: Callable[[torch.Tensor], torch.Tensor],
+    frames: np.ndarray | torch.Tensor, device: str, batch_size: int, preprocess: Callable[[torch.Tensor], torch.Tensor],
     model: Callable[[torch.Tensor], torch.Tensor], precision: str,
 ) -> torch.Tensor:
     """Float32 features (T, D) of every frame, computed in batches on the device; no host sync per batch."""
@@ -116,7 +123,7 @@ def batched_features(
     return torch.cat(outputs)
 
 
-def _batches(frames: np.ndarray, batch_size: int) -> Iterator[np.ndarray]:
+def _batches(frames: np.ndarray | torch.Tensor, batch_size: int) -> Iterator[np.ndarray | torch.Tensor]:
     for start in range(0, frames.shape[0], max(1, batch_size)):
         yield frames[start : start + batch_size]
 

@@ -21,7 +21,7 @@ from typing import Any, ClassVar
 
 import torch
 
-from evaluators._frames import check_frames
+from evaluators._frames import check_frames, frames_source
 from evaluators.vbench.base import VBenchImageEvaluator
 from evaluators.vbench.common import batched_features, consistency_terms
 from longvgenbench.errors import OptionError
@@ -63,7 +63,7 @@ class _ConsistencyScorer(VideoScorer):
         self.count = 0
 
     def add_clip(self, clip: ClipView) -> Mapping[str, float]:
-        frames = check_frames(clip.frames, clip, min_frames=2)
+        frames = frames_source(clip, check_frames(clip.frames, clip, min_frames=2))
         if self.evaluator.averaging == "clip":
             terms = consistency_terms(self.evaluator.features(frames))
             return {self.evaluator.name: float(terms.double().mean())}

@@ -29,10 +29,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from evaluators._frames import check_frames, clip_label
+from evaluators._frames import check_frames, clip_label, frames_source
 from evaluators.vbench import catalog_motion, raft_pairs
 from evaluators.vbench.catalog_motion import RAFT_LARGE_C_T_V1, RAFT_THINGS
 from evaluators.vbench.checkpointed import CheckpointClipEvaluator
+from evaluators.vbench.common import as_device_uint8
 from evaluators.vbench.compiling import maybe_compiled
 from longvgenbench.errors import VideoError, WeightsUnavailableError
 from longvgenbench.evaluation.api import ClipView, Level, MetricSpec
@@ -196,7 +197,7 @@ class DynamicDegreeEvaluator(CheckpointClipEvaluator):
         pairs = raft_pairs.ConsecutivePairFlow(model, RAFT_ITERATIONS, TOP_FRACTION)
         return maybe_compiled(pairs, self.compiled, self.name)
 
-    def _batch_scores(self, frames: np.ndarray, fps: float) -> Iterator[torch.Tensor]:
+    def _batch_scores(self, frames: np.ndarray | torch.Tensor, fps: float) -> Iterator[torch.Tensor]:
         """Top-5% flow magnitudes of consecutive sampled pairs, one device tensor per batch (no host sync)."""
         sampled = frames[:: sampling_interval(fps)]
         if len(sampled) < 2:
@@ -205,19 +206,19 @@ class DynamicDegreeEvaluator(CheckpointClipEvaluator):
         model = self._load()
         dtype = catalog_motion.autocast_dtype(self.precision, self.device)
         pad = sintel_padding(sampled.shape[1], sampled.shape[2])
-        video = torch.from_numpy(np.ascontiguousarray(sampled)).to(self.device).permute(0, 3, 1, 2)
+        video = as_device_uint8(sampled, self.device).permute(0, 3, 1, 2)
         with catalog_motion.inference(self.device, dtype):
             for start in range(0, len(sampled) - 1, self.batch_size):
                 stop = min(start + self.batch_size, len(sampled) - 1)
                 frames_run = F.pad(video[start : stop + 1].float(), pad, mode="replicate") / 255.0 * 2.0 - 1.0
                 yield model(frames_run.contiguous())
 
-    def pair_scores(self, frames: np.ndarray, fps: float) -> np.ndarray:
+    def pair_scores(self, frames: np.ndarray | torch.Tensor, fps: float) -> np.ndarray:
         """The top-5% flow magnitude of every consecutive pair of sampled frames (float64, one host sync)."""
         scores = list(self._batch_scores(frames, fps))
         return torch.cat(scores).double().cpu().numpy() if scores else np.zeros(0, dtype=np.float64)
 
-    def is_dynamic_clip(self, frames: np.ndarray, fps: float) -> bool:
+    def is_dynamic_clip(self, frames: np.ndarray | torch.Tensor, fps: float) -> bool:
         """VBench's decision, stopping RAFT as soon as the remaining pairs cannot change it.
 
         The decision only counts pairs above the threshold: once ``required_count`` of them are above
@@ -239,14 +240,15 @@ class DynamicDegreeEvaluator(CheckpointClipEvaluator):
         return above >= needed
 
     @staticmethod
-    def _num_sampled(frames: np.ndarray, fps: float) -> int:
+    def _num_sampled(frames: np.ndarray | torch.Tensor, fps: float) -> int:
         return len(range(0, frames.shape[0], sampling_interval(fps)))
 
     @staticmethod
-    def _thres(frames: np.ndarray) -> float:
+    def _thres(frames: np.ndarray | torch.Tensor) -> float:
         return threshold(frames.shape[1], frames.shape[2])
 
     def score_clip(self, clip: ClipView) -> Mapping[str, float]:
         frames = check_frames(clip.frames, clip, min_frames=1)
         check_raft_size(frames.shape[1], frames.shape[2], clip_label(clip))
-        return {"dynamic_degree": 1.0 if self.is_dynamic_clip(frames, clip.sample.fps) else 0.0}
+        dynamic = self.is_dynamic_clip(frames_source(clip, frames), clip.sample.fps)
+        return {"dynamic_degree": 1.0 if dynamic else 0.0}

@@ -22,10 +22,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from evaluators._frames import check_frames
+from evaluators._frames import check_frames, frames_source
 from evaluators.vbench import catalog_motion
 from evaluators.vbench.catalog_motion import MUSIQ_SPAQ
 from evaluators.vbench.checkpointed import CheckpointClipEvaluator
+from evaluators.vbench.common import as_device_uint8
 from evaluators.vbench.compiling import maybe_compiled
 from evaluators.vbench.musiq_patches import DevicePatchedMUSIQ
 from longvgenbench.errors import OptionError, WeightsUnavailableError
@@ -145,11 +146,11 @@ class ImagingQualityEvaluator(CheckpointClipEvaluator):
             raise WeightsUnavailableError(item.filename, path, f"is not a MUSIQ checkpoint ({exc})") from exc
         return DevicePatchedMUSIQ(musiq, patch_dtype=self._dtype())
 
-    def frame_scores(self, frames: np.ndarray) -> np.ndarray:
+    def frame_scores(self, frames: np.ndarray | torch.Tensor) -> np.ndarray:
         """MOS (0..100) of every frame, float64, one host sync."""
         model = self._load()
         dtype = self._dtype()
-        video = torch.from_numpy(np.ascontiguousarray(frames)).to(self.device).permute(0, 3, 1, 2)
+        video = as_device_uint8(frames, self.device).permute(0, 3, 1, 2)
         scores = []
         with catalog_motion.inference(self.device, dtype):
             for start in range(0, video.shape[0], self.batch_size):
@@ -161,4 +162,4 @@ class ImagingQualityEvaluator(CheckpointClipEvaluator):
 
     def score_clip(self, clip: ClipView) -> Mapping[str, float]:
         frames = check_frames(clip.frames, clip)
-        return {"imaging_quality": float(np.mean(self.frame_scores(frames))) / MOS_SCALE}
+        return {"imaging_quality": float(np.mean(self.frame_scores(frames_source(clip, frames)))) / MOS_SCALE}

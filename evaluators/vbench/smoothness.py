@@ -24,10 +24,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from evaluators._frames import check_frames
+from evaluators._frames import check_frames, frames_source
 from evaluators.vbench import catalog_motion
 from evaluators.vbench.catalog_motion import AMT_S
 from evaluators.vbench.checkpointed import CheckpointClipEvaluator
+from evaluators.vbench.common import as_device_uint8
 from longvgenbench.errors import WeightsUnavailableError
 from longvgenbench.evaluation.api import ClipView, Level, MetricSpec
 from longvgenbench.weights import WeightFile
@@ -95,12 +96,12 @@ class MotionSmoothnessEvaluator(CheckpointClipEvaluator):
             raise WeightsUnavailableError(item.filename, path, f"is not an AMT-S checkpoint ({exc})") from exc
         return model
 
-    def interpolated_diffs(self, frames: np.ndarray) -> np.ndarray:
+    def interpolated_diffs(self, frames: np.ndarray | torch.Tensor) -> np.ndarray:
         """Mean absolute difference (grey levels, float64) of every interpolated odd frame to the real one."""
         model = self._load()
         height, width = frames.shape[1:3]
         left, right, top, bottom = even_padding(height, width)
-        video = torch.from_numpy(np.ascontiguousarray(frames)).to(self.device).permute(0, 3, 1, 2)
+        video = as_device_uint8(frames, self.device).permute(0, 3, 1, 2)
         even, odd = video[0::2], video[1::2]
         pairs = min(len(even) - 1, len(odd))
         t = torch.full((1, 1, 1, 1), 0.5, device=self.device)
@@ -117,4 +118,4 @@ class MotionSmoothnessEvaluator(CheckpointClipEvaluator):
 
     def score_clip(self, clip: ClipView) -> Mapping[str, float]:
         frames = check_frames(clip.frames, clip, min_frames=3)
-        return {"motion_smoothness": smoothness_from_diffs(self.interpolated_diffs(frames))}
+        return {"motion_smoothness": smoothness_from_diffs(self.interpolated_diffs(frames_source(clip, frames)))}

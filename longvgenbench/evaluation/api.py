@@ -17,7 +17,7 @@ import abc
 import enum
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -63,6 +63,9 @@ class ClipView:
     frames: np.ndarray
     ground_truth: np.ndarray | None
     device: str = "cpu"
+    #: ``frames`` already on ``device`` (a torch uint8 (T, H, W, 3) tensor, same values, read-only), uploaded once
+    #: by the engine for all evaluators on CUDA; None when there is none (read ``frames`` then).
+    device_frames: Any = None
 
 
 class VideoScorer(abc.ABC):

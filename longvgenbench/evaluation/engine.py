@@ -34,6 +34,7 @@ from longvgenbench.evaluation.api import ClipEvaluator, ClipView, Evaluator, Nee
 from longvgenbench.evaluation.concurrent import ClipScorer
 from longvgenbench.evaluation.ledger import Ledger
 from longvgenbench.evaluation.prefetch import prefetched
+from longvgenbench.evaluation.upload import uploaded
 from longvgenbench.model import assembled_frame_slice
 from longvgenbench.provenance import provenance
 from longvgenbench.records import Grid, Split, VideoSample
@@ -157,13 +158,15 @@ def score_work(work: VideoWork, sample: VideoSample, run: RunDir, grid: Grid, ev
     wanted = {n for t in work.clips for n in t.evaluators} | set(work.sequential)
     used = [e for e in evaluators if e.name in wanted]
     span = work.span
-    generated = prefetched(generated_clips(run, sample.video_id, span, grid))  # decode clip k+1 while k is scored
+    # decode (and on CUDA upload, once for every evaluator) clip k+1 while clip k is scored
+    generated = prefetched(uploaded(generated_clips(run, sample.video_id, span, grid), device))
     truth = prefetched(truth_clips(sample, span, grid)) if any(Need.GROUND_TRUTH in e.needs for e in used) else None
     scorers: dict[str, VideoScorer] = {e.name: e.begin_video(sample) for e in used}
     sequential_rows: dict[str, list[ScoreRow]] = {name: [] for name in work.sequential}
     for position, index in enumerate(span):
         segment = sample.segments[index]
-        frames = next(generated)
+        clip = next(generated)
+        frames = clip.frames
         gt = next(truth, None) if truth is not None else None
         if truth is not None and (gt is None or gt.shape != frames.shape):
             got = "nothing" if gt is None else f"{gt.shape[1:3]} x {gt.shape[0]}"
@@ -171,7 +174,7 @@ def score_work(work: VideoWork, sample: VideoSample, run: RunDir, grid: Grid, ev
                                 f"{frames.shape[0]} vs ground truth {got}")
         here = set(work.evaluators_for(index))
         todo = [e for e in used if e.name in here or e.name in sequential_rows]
-        views = [ClipView(sample=sample, segment=segment, frames=frames, device=device,
+        views = [ClipView(sample=sample, segment=segment, frames=frames, device=device, device_frames=clip.on_device,
                           ground_truth=gt if Need.GROUND_TRUTH in e.needs else None) for e in todo]
         outcomes = runner.run([partial(scorers[e.name].add_clip, view) for e, view in zip(todo, views, strict=True)],
                               [e.name for e in todo])
