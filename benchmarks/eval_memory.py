@@ -47,6 +47,7 @@ from longvgenbench.evaluation.api import ClipView
 from longvgenbench.evaluation.concurrent import ClipScorer
 from longvgenbench.evaluation.engine import clip_windows
 from longvgenbench.evaluation.prefetch import prefetched
+from longvgenbench.evaluation.upload import uploaded
 from longvgenbench.records import PROTOCOL_GRID, Grid
 from longvgenbench.video_io import Encoding, VideoWriter, center_crop_resize, iter_frames, probe
 
@@ -123,8 +124,8 @@ def evaluate_streaming(path: Path, dims: list[str], vb: Path, device: str, preci
         scorers = {dim: evaluator.begin_video(sample) for dim, evaluator in evaluators.items()}
         # as the engine runs them by default: next clip decoded in the background, evaluators side by side on CUDA
         with ClipScorer(device, parallel=torch.device(device).type == "cuda") as runner:
-            for index, clip_frames in enumerate(prefetched(clip_windows(frames, grid))):
-                view = ClipView(sample, sample.segments[index], clip_frames, None, device)
+            for index, clip in enumerate(prefetched(uploaded(clip_windows(frames, grid), device))):
+                view = ClipView(sample, sample.segments[index], clip.frames, None, device, device_frames=clip.on_device)
                 eval_throughput.score_clip_everywhere(runner, list(scorers.values()), view)
                 scored += 1
                 if scored in checkpoints:

@@ -185,6 +185,7 @@ def time_ours_together(videos: list[Path], dims: list[str], vb: Path, device: st
     from longvgenbench.evaluation.concurrent import ClipScorer
     from longvgenbench.evaluation.engine import clip_windows
     from longvgenbench.evaluation.prefetch import prefetched
+    from longvgenbench.evaluation.upload import uploaded
     from longvgenbench.records import PROTOCOL_GRID
     from longvgenbench.video_io import iter_frames, probe
 
@@ -203,8 +204,9 @@ def time_ours_together(videos: list[Path], dims: list[str], vb: Path, device: st
         sample = _captioned(in_memory_sample(path.stem, info.num_frames, info.height, info.width))
         scorers = [e.begin_video(sample) for e in evaluators]
         with ClipScorer(device, parallel) as runner:
-            for index, clip in enumerate(prefetched(clip_windows(iter_frames(path), PROTOCOL_GRID))):
-                view = ClipView(sample, sample.segments[index], clip, None, device)
+            # as the engine: the next clip decoded and (on CUDA) uploaded once for all evaluators in the background
+            for index, clip in enumerate(prefetched(uploaded(clip_windows(iter_frames(path), PROTOCOL_GRID), device))):
+                view = ClipView(sample, sample.segments[index], clip.frames, None, device, device_frames=clip.on_device)
                 score_clip_everywhere(runner, scorers, view)
         for scorer in scorers:
             scorer.finish()
