@@ -310,11 +310,14 @@ def evaluate_run(run_dir: Path, split: Split, evaluators: Sequence[Evaluator], *
     clips. ``keep_going`` (default: only when distributed) records a failing piece of work and goes
     on, then raises :class:`ShardsMissingError` on every rank; the finished scores are kept and the
     same command scores only what is missing. ``on_plan`` gets the number of clips this rank decodes;
-    ``progress`` is called after each of them. ``parallel`` (default: on CUDA) scores each clip's evaluators
-    side by side on CUDA streams (same numbers, same files; see :mod:`~longvgenbench.evaluation.concurrent`).
+    ``progress`` is called after each of them. ``parallel`` scores each clip's evaluators side by side on CUDA
+    streams (same numbers, same files; see :mod:`~longvgenbench.evaluation.concurrent`). Default: in turn.
+    Once clips reached the GPU only once for all evaluators, side by side stopped paying on an H100 (5.22 vs
+    5.10 s per one-minute video for the seven VBench dimensions, ``benchmarks/RESULTS.md``) and it holds
+    several evaluators' working memory at once.
     """
     started = time.perf_counter()
-    parallel = str(device).startswith("cuda") if parallel is None else parallel
+    parallel = False if parallel is None else parallel
     run = RunDir(Path(run_dir))
     keep_going = ranks.is_distributed if keep_going is None else keep_going
 
