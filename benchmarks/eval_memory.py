@@ -104,7 +104,7 @@ class RssSampler:
 
 
 def evaluate_streaming(path: Path, dims: list[str], vb: Path, device: str, precision: str, native: bool,
-                       checkpoints: tuple[int, ...]) -> dict[str, object]:
+                       checkpoints: tuple[int, ...], at_once: bool = False) -> dict[str, object]:
     """Score every clip of ``path`` with every dimension; memory figures of the evaluation phase."""
     info = probe(path)
     evaluators = {dim: eval_throughput.DIMENSIONS[dim](vb, device, precision) for dim in dims}
@@ -122,8 +122,9 @@ def evaluate_streaming(path: Path, dims: list[str], vb: Path, device: str, preci
     start = time.perf_counter()
     with RssSampler() as sampler:
         scorers = {dim: evaluator.begin_video(sample) for dim, evaluator in evaluators.items()}
-        # as the engine runs them by default: next clip decoded in the background, evaluators side by side on CUDA
-        with ClipScorer(device, parallel=torch.device(device).type == "cuda") as runner:
+        # as the engine runs them: next clip decoded (and uploaded) in the background; evaluators in turn by default,
+        # side by side on CUDA streams with --at-once (the engine's --evaluators-at-once)
+        with ClipScorer(device, parallel=at_once and torch.device(device).type == "cuda") as runner:
             for index, clip in enumerate(prefetched(uploaded(clip_windows(frames, grid), device))):
                 view = ClipView(sample, sample.segments[index], clip.frames, None, device, device_frames=clip.on_device)
                 eval_throughput.score_clip_everywhere(runner, list(scorers.values()), view)
@@ -159,9 +160,10 @@ def evaluate_streaming(path: Path, dims: list[str], vb: Path, device: str, preci
 @click.option("--native", is_flag=True, help="score at the decoded size instead of the protocol grid (480x832)")
 @click.option("--device", default="cuda" if torch.cuda.is_available() else "cpu", show_default=True)
 @click.option("--precision", default="auto", show_default=True)
+@click.option("--at-once", is_flag=True, help="evaluators side by side on CUDA streams (engine: --evaluators-at-once)")
 @click.option("--json", "json_out", type=click.Path(path_type=Path), default=None)
 def main(seconds: float, height: int, width: int, dims: str, staged: Path | None, video: Path | None, native: bool,
-         device: str, precision: str, json_out: Path | None) -> None:
+         device: str, precision: str, at_once: bool, json_out: Path | None) -> None:
     """Peak host RSS and GPU memory while the seven VBench dimensions score a long, large video."""
     dim_list = [d for d in dims.split(",") if d]
     unknown = sorted(set(dim_list) - set(eval_throughput.DIMENSIONS))
@@ -176,8 +178,9 @@ def main(seconds: float, height: int, width: int, dims: str, staged: Path | None
                   flush=True)
         checkpoints = (1, 5, 15, 30, 45, 60, 75, 90)
         result = evaluate_streaming(video, dim_list, staged / stage_weights.VBENCH_DIR, device, precision, native,
-                                    checkpoints)
-    result |= {"dims": dim_list, "device": torch.cuda.get_device_name() if device.startswith("cuda") else "cpu",
+                                    checkpoints, at_once)
+    result |= {"at_once": at_once, "dims": dim_list,
+               "device": torch.cuda.get_device_name() if device.startswith("cuda") else "cpu",
                "precision": precision, "ru_maxrss_gib_whole_process": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
                / 2**20}
     print(json.dumps(result, indent=1))
