@@ -372,6 +372,9 @@ def ensure_staged(staged: Path, dims: list[str], dino_repo: Path | None) -> Path
     manifest = staged / "manifest.full.json"
     if manifest.is_file() and set(dims) <= set(json.loads(manifest.read_text())["files"]):
         print(f"reusing staged weights in {staged}", flush=True)
+        if dino_repo is not None and "subject_consistency" in dims:  # VBench's DINO needs the code beside the weights
+            stage_weights.stage_dino_code(dino_repo, staged / stage_weights.VBENCH_DIR / "dino_model" /
+                                          "facebookresearch_dino_main")
         return staged
     start = time.perf_counter()
     stage_weights.stage(staged, "full", dims, dino_repo)

@@ -227,12 +227,12 @@ def stage_dino(ctx: StageContext) -> list[StagedFile]:
     hub_path.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(vb_path, hub_path)
     if ctx.dino_repo is not None:
-        _stage_dino_code(ctx.dino_repo, ctx.vbench / "dino_model" / "facebookresearch_dino_main")
+        stage_dino_code(ctx.dino_repo, ctx.vbench / "dino_model" / "facebookresearch_dino_main")
     return [ctx.staged(vb_path, state, "DINO ViT-B/16 (random), VBench cache"),
             ctx.staged(hub_path, state, "DINO ViT-B/16 (random), torch hub cache")]
 
 
-def _stage_dino_code(repo: Path, target: Path) -> None:
+def stage_dino_code(repo: Path, target: Path) -> None:
     """Copy facebookresearch/dino's code (a work tree, or its Python files from a bare git dir) to VBench's hub dir."""
     if target.is_dir():
         return
