@@ -6,7 +6,9 @@ full-size random weights ``eval_throughput.py`` stages. Each variant is ``dim:ke
 with keys ``batch`` (the evaluator's batch size), ``cudnn_benchmark`` (0/1), ``channels_last``
 (0/1, the model's memory format), ``half`` (0/1: fp16 weights, inputs cast, no autocast) and ``compile``
 (0/1: torch.compile of the model) and, for imaging_quality, ``scope`` (whole | parts: what its own compile covers,
-set on a fresh evaluator before the model loads); the default variants are the ones worth comparing.
+set on a fresh evaluator before the model loads) and, for motion_smoothness and dynamic_degree, ``lookup``
+(grid_sample | window: how AMT-S / RAFT read their correlation windows, on a fresh evaluator before the model
+loads); the default variants are the ones worth comparing.
 
     python3 benchmarks/eval_profile.py --staged /tmp/bench_stage --out prof/
 """
@@ -29,6 +31,7 @@ from eval_throughput import DIMENSIONS, _captioned, ensure_staged, synthetic_min
 
 from evaluators.feed import clip_views, in_memory_sample
 from evaluators.vbench.compiling import maybe_compiled
+from evaluators.vbench.window_lookup import check_lookup
 
 DEFAULT_VARIANTS = (
     "dynamic_degree:batch=8", "dynamic_degree:batch=8,cudnn_benchmark=1", "dynamic_degree:batch=20,cudnn_benchmark=1",
@@ -131,7 +134,7 @@ def main(staged: Path, out: Path, variants: str, seconds: int, profile_top: int)
     for variant in variant_list:
         dim, _, spec = variant.partition(":")
         opts = dict(kv.split("=") for kv in spec.split(",") if kv)
-        fresh = opts.get("half", "0") == "1" or opts.get("compile", "0") == "1" or "scope" in opts
+        fresh = opts.get("half", "0") == "1" or opts.get("compile", "0") == "1" or "scope" in opts or "lookup" in opts
         if opts.get("channels_last", "0") == "1" and not fresh:
             # a fresh evaluator whose weights go channels_last BEFORE compiling (a compiled graph keeps strides)
             evaluator = DIMENSIONS[dim](vb, "cuda", "auto")
@@ -143,6 +146,8 @@ def main(staged: Path, out: Path, variants: str, seconds: int, profile_top: int)
                 dim, DIMENSIONS[dim](vb, "cuda", "auto"))
         if "scope" in opts:  # imaging_quality's compile_scope, before its model loads (and compiles)
             evaluator.compile_scope = opts["scope"]
+        if "lookup" in opts:  # motion_smoothness / dynamic_degree correlation lookup, before the model loads
+            evaluator.lookup = check_lookup(opts["lookup"])
         apply_model_options(evaluator, opts.get("half", "0") == "1", opts.get("compile", "0") == "1")
         evaluator.batch_size = int(opts.get("batch", evaluator.batch_size))
         torch.backends.cudnn.benchmark = opts.get("cudnn_benchmark", "0") == "1"

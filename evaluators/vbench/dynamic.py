@@ -35,6 +35,7 @@ from evaluators.vbench.catalog_motion import RAFT_LARGE_C_T_V1, RAFT_THINGS
 from evaluators.vbench.checkpointed import CheckpointClipEvaluator
 from evaluators.vbench.common import as_device_uint8
 from evaluators.vbench.compiling import maybe_compiled
+from evaluators.vbench.window_lookup import check_lookup
 from longvgenbench.errors import VideoError, WeightsUnavailableError
 from longvgenbench.evaluation.api import ClipView, Level, MetricSpec
 from longvgenbench.weights import WeightFile
@@ -161,9 +162,14 @@ class DynamicDegreeEvaluator(CheckpointClipEvaluator):
     default_batch_size: ClassVar[int] = 8
 
     def __init__(self, device: str = "cpu", precision: str = "auto", batch_size: int | None = None,
-                 verify_weights: bool = True, compile: str | bool = "auto", early_exit: bool = True) -> None:
+                 verify_weights: bool = True, compile: str | bool = "auto", early_exit: bool = True,
+                 lookup: str = "grid_sample") -> None:
+        """``lookup``: how RAFT reads its correlation windows, ``grid_sample`` (as torchvision, the default) or
+        ``window`` (one gathered block per query and level; the same values up to rounding, see
+        :mod:`evaluators.vbench.window_lookup`)."""
         super().__init__(device, precision, batch_size, verify_weights, compile)
         self.early_exit = bool(early_exit)
+        self.lookup = check_lookup(lookup)
 
     def protocol(self) -> dict[str, object]:
         return {
@@ -176,6 +182,7 @@ class DynamicDegreeEvaluator(CheckpointClipEvaluator):
             "precision": self.precision, "autocast": str(catalog_motion.autocast_dtype(self.precision, self.device)),
             "compiled": self.compiled,
             "early_exit": "RAFT stops once the decision is settled (same decision)" if self.early_exit else False,
+            "correlation_lookup": self.lookup,
         }
 
     def _build(self, item: WeightFile, path: Path) -> torch.nn.Module:
@@ -194,7 +201,7 @@ class DynamicDegreeEvaluator(CheckpointClipEvaluator):
     def _compile(self, model: torch.nn.Module) -> torch.nn.Module:
         """torchvision's RAFT behind :class:`raft_pairs.ConsecutivePairFlow` (each frame encoded once, only the last
         flow upsampled), compiled as a whole when ``self.compiled``: it maps N + 1 frames to N pair scores."""
-        pairs = raft_pairs.ConsecutivePairFlow(model, RAFT_ITERATIONS, TOP_FRACTION)
+        pairs = raft_pairs.ConsecutivePairFlow(model, RAFT_ITERATIONS, TOP_FRACTION, self.lookup)
         return maybe_compiled(pairs, self.compiled, self.name)
 
     def _batch_scores(self, frames: np.ndarray | torch.Tensor, fps: float) -> Iterator[torch.Tensor]:

@@ -18,6 +18,11 @@ in the same order for the flow that matters, and:
 Outputs equal torchvision's ``raft(image1, image2, num_flow_updates)[-1]`` for every pair (up to the
 convolution algorithm's rounding; the tests compare them), and the module returns the pairs' top-5%
 flow magnitudes, so a compiled graph never writes full-size flows back to memory.
+
+``lookup="window"`` reads the correlation windows with :func:`window_lookup.window_bilinear` (one
+gathered 10 x 10 block per query and level instead of grid_sample's 4 gathers per window point; the
+same values up to rounding) from a pyramid kept in the volume's dtype (the fp32 cast of the
+grid_sample path copies exact values, which the window's fp32 blend reads just as well).
 """
 
 from __future__ import annotations
@@ -26,6 +31,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from evaluators.vbench.window_lookup import check_lookup, window_bilinear
+
 
 def coords_grid(batch: int, height: int, width: int, device: torch.device) -> torch.Tensor:
     """(B, 2, H, W) float pixel coordinates, x first (as torchvision's ``make_coords_grid``)."""
@@ -33,11 +40,13 @@ def coords_grid(batch: int, height: int, width: int, device: torch.device) -> to
     return torch.stack([xs, ys], dim=0).float()[None].repeat(batch, 1, 1, 1)
 
 
-def correlation_pyramid(fmap1: torch.Tensor, fmap2: torch.Tensor, levels: int) -> list[torch.Tensor]:
+def correlation_pyramid(fmap1: torch.Tensor, fmap2: torch.Tensor, levels: int,
+                        fp32: bool = True) -> list[torch.Tensor]:
     """All-pairs correlation of two (B, C, h, w) feature maps, pooled ``levels - 1`` times, each level in fp32.
 
     The volume and the pooling run in the input dtype (as torchvision's ``CorrBlock`` under autocast);
-    the fp32 cast is the one autocast would apply inside every lookup.
+    the fp32 cast is the one autocast would apply inside every lookup (``fp32=False`` skips it, for lookups that
+    blend in fp32 themselves).
     """
     batch, channels, height, width = fmap1.shape
     volume = torch.matmul(fmap1.view(batch, channels, height * width).transpose(1, 2),
@@ -48,11 +57,16 @@ def correlation_pyramid(fmap1: torch.Tensor, fmap2: torch.Tensor, levels: int) -
     for _ in range(levels - 1):
         volume = F.avg_pool2d(volume, kernel_size=2, stride=2)
         pyramid.append(volume)
-    return [level.float() for level in pyramid]
+    return [level.float() for level in pyramid] if fp32 else pyramid
 
 
-def lookup(pyramid: list[torch.Tensor], coords: torch.Tensor, radius: int) -> torch.Tensor:
-    """Features (B, levels * (2r+1)^2, h, w) around ``coords`` (B, 2, h, w), as ``CorrBlock.index_pyramid``."""
+def lookup(pyramid: list[torch.Tensor], coords: torch.Tensor, radius: int, method: str = "grid_sample") -> torch.Tensor:
+    """Features (B, levels * (2r+1)^2, h, w) around ``coords`` (B, 2, h, w), as ``CorrBlock.index_pyramid``.
+
+    ``method``: ``grid_sample`` (as torchvision) or ``window`` (:func:`window_bilinear`, fp32 output).
+    """
+    if check_lookup(method) == "window":
+        return _window_lookup(pyramid, coords, radius)
     side = 2 * radius + 1
     steps = torch.linspace(-radius, radius, side, device=coords.device)
     delta = torch.stack(torch.meshgrid(steps, steps, indexing="ij"), dim=-1).view(1, side, side, 2)
@@ -68,6 +82,17 @@ def lookup(pyramid: list[torch.Tensor], coords: torch.Tensor, radius: int) -> to
         y = 2 * y / (size_h - 1) - 1
         values = F.grid_sample(level, torch.cat([x, y], dim=-1), mode="bilinear", align_corners=True)
         sampled.append(values.view(batch, height, width, -1))
+        centres = centres / 2
+    return torch.cat(sampled, dim=-1).permute(0, 3, 1, 2).contiguous()
+
+
+def _window_lookup(pyramid: list[torch.Tensor], coords: torch.Tensor, radius: int) -> torch.Tensor:
+    """:func:`lookup` through :func:`window_bilinear`: the same order (window x-major, then y), fp32."""
+    batch, _, height, width = coords.shape
+    centres = coords.permute(0, 2, 3, 1).reshape(batch * height * width, 2).float()
+    sampled = []
+    for level in pyramid:
+        sampled.append(window_bilinear(level, centres, radius).reshape(batch, height, width, -1))
         centres = centres / 2
     return torch.cat(sampled, dim=-1).permute(0, 3, 1, 2).contiguous()
 
@@ -95,14 +120,16 @@ class ConsecutivePairFlow(nn.Module):
     """A torchvision ``raft_large`` run on frames (N + 1, 3, H, W) for the N pairs (i, i + 1).
 
     ``forward`` returns each pair's top-``fraction`` mean flow magnitude (N,) in fp32; ``final_flows``
-    the last iteration's full-resolution flows (N, 2, H, W), for tests and other callers.
+    the last iteration's full-resolution flows (N, 2, H, W), for tests and other callers. ``lookup``:
+    ``grid_sample`` (as torchvision) or ``window`` (see the module docstring).
     """
 
-    def __init__(self, raft: nn.Module, iterations: int, fraction: float) -> None:
+    def __init__(self, raft: nn.Module, iterations: int, fraction: float, lookup: str = "grid_sample") -> None:
         super().__init__()
         self.raft = raft
         self.iterations = int(iterations)
         self.fraction = float(fraction)
+        self.lookup = check_lookup(lookup)
 
     def final_flows(self, frames: torch.Tensor) -> torch.Tensor:
         raft = self.raft
@@ -110,7 +137,8 @@ class ConsecutivePairFlow(nn.Module):
         if height % 8 or width % 8:
             raise ValueError(f"frames must be padded to multiples of 8, got {height}x{width}")
         features = raft.feature_encoder(frames)
-        pyramid = correlation_pyramid(features[:-1], features[1:], raft.corr_block.num_levels)
+        pyramid = correlation_pyramid(features[:-1], features[1:], raft.corr_block.num_levels,
+                                      fp32=self.lookup == "grid_sample")
         context_out = raft.context_encoder(frames[:-1])
         hidden_size = raft.update_block.hidden_state_size
         hidden, context = torch.split(context_out, [hidden_size, context_out.shape[1] - hidden_size], dim=1)
@@ -119,7 +147,7 @@ class ConsecutivePairFlow(nn.Module):
         coords0 = coords_grid(pairs, height // 8, width // 8, frames.device)
         coords1 = coords_grid(pairs, height // 8, width // 8, frames.device)
         for _ in range(self.iterations):
-            correlation = lookup(pyramid, coords1, raft.corr_block.radius)
+            correlation = lookup(pyramid, coords1, raft.corr_block.radius, self.lookup)
             hidden, delta = raft.update_block(hidden, context, correlation, coords1 - coords0)
             coords1 = coords1 + delta
         return convex_upsample(coords1 - coords0, raft.mask_predictor(hidden))

@@ -29,6 +29,7 @@ from evaluators.vbench import catalog_motion
 from evaluators.vbench.catalog_motion import AMT_S
 from evaluators.vbench.checkpointed import CheckpointClipEvaluator
 from evaluators.vbench.common import as_device_uint8
+from evaluators.vbench.window_lookup import check_lookup
 from longvgenbench.errors import WeightsUnavailableError
 from longvgenbench.evaluation.api import ClipView, Level, MetricSpec
 from longvgenbench.weights import WeightFile
@@ -71,6 +72,14 @@ class MotionSmoothnessEvaluator(CheckpointClipEvaluator):
     candidates: ClassVar[tuple[WeightFile, ...]] = (AMT_S,)
     default_batch_size: ClassVar[int] = 10
 
+    def __init__(self, device: str = "cpu", precision: str = "auto", batch_size: int | None = None,
+                 verify_weights: bool = True, compile: str | bool = "auto", lookup: str = "grid_sample") -> None:
+        """``lookup``: how AMT-S reads its correlation windows, ``grid_sample`` (as published, the default) or
+        ``window`` (one gathered block per query and level; the same values up to rounding, see
+        :mod:`evaluators.vbench.window_lookup`)."""
+        super().__init__(device, precision, batch_size, verify_weights, compile)
+        self.lookup = check_lookup(lookup)
+
     def _dtype(self) -> torch.dtype | None:
         return catalog_motion.autocast_dtype(self.precision, self.device, fast=torch.float16)
 
@@ -82,6 +91,7 @@ class MotionSmoothnessEvaluator(CheckpointClipEvaluator):
             "output": "x*255 clipped to 0..255, truncated to uint8", "score": "(255 - mean abs diff) / 255",
             "per_video": "mean of the clips' scores",
             "precision": self.precision, "autocast": str(self._dtype()), "compiled": self.compiled,
+            "correlation_lookup": self.lookup,
         }
 
     def _build(self, item: WeightFile, path: Path) -> torch.nn.Module:
@@ -89,7 +99,7 @@ class MotionSmoothnessEvaluator(CheckpointClipEvaluator):
 
         checkpoint = catalog_motion.load_state_dict(path)
         state = checkpoint.get("state_dict", checkpoint)
-        model = AMTS()
+        model = AMTS(corr_lookup=self.lookup)
         try:
             model.load_state_dict({k.removeprefix("module."): v for k, v in state.items()}, strict=True)
         except RuntimeError as exc:

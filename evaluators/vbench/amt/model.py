@@ -24,6 +24,7 @@ from evaluators.vbench.amt.layers import (
     backward_warp,
     bilinear_resize,
 )
+from evaluators.vbench.window_lookup import check_lookup
 
 CHANNELS = (20, 32, 44, 56)
 SIDE_CHANNELS = 20
@@ -36,11 +37,17 @@ def pixel_grid(batch: int, height: int, width: int, device: torch.device) -> tor
 
 
 class AMTS(nn.Module):
-    """AMT-S: correlation radius 3, 4 correlation levels, 3 flow fields at the finest level."""
+    """AMT-S: correlation radius 3, 4 correlation levels, 3 flow fields at the finest level.
 
-    def __init__(self, corr_radius: int = 3, corr_levels: int = 4, num_flows: int = 3) -> None:
+    ``corr_lookup``: how the correlation windows are read (``grid_sample`` | ``window``, see
+    :class:`BidirectionalCorrelation`); no parameter depends on it.
+    """
+
+    def __init__(self, corr_radius: int = 3, corr_levels: int = 4, num_flows: int = 3,
+                 corr_lookup: str = "grid_sample") -> None:
         super().__init__()
         self.num_flows = num_flows
+        self.corr_lookup = check_lookup(corr_lookup)
         self.corr_radius, self.corr_levels = corr_radius, corr_levels
         c = CHANNELS
         self.feat_encoder = CorrelationEncoder(84)
@@ -96,7 +103,8 @@ class AMTS(nn.Module):
         batch, _, height, width = img0.shape
         grid = pixel_grid(batch, height // 8, width // 8, img0.device)
         fmap0, fmap1 = self.feat_encoder(torch.cat([img0, img1], dim=0)).chunk(2, dim=0)
-        corr = BidirectionalCorrelation(fmap0.float(), fmap1.float(), self.corr_levels, self.corr_radius)
+        corr = BidirectionalCorrelation(fmap0.float(), fmap1.float(), self.corr_levels, self.corr_radius,
+                                        self.corr_lookup)
         f0 = self.encoder(img0)
         f1 = self.encoder(img1)
 
