@@ -16,7 +16,7 @@ import torch
 from evaluators.feed import score_video
 from evaluators.vbench import dynamic, imaging, smoothness
 from evaluators.vbench.catalog_motion import AMT_S, MUSIQ_SPAQ, RAFT_LARGE_C_T_V1
-from longvgenbench.errors import WeightsUnavailableError
+from longvgenbench.errors import VideoError, WeightsUnavailableError
 from longvgenbench.records import Grid
 from tests.parity import stage_motion
 
@@ -191,8 +191,19 @@ def test_truncation_matches_vbench():
     assert smoothness.even_padding(120, 150) == (5, 5, 4, 4)
 
 
+def test_amt_refuses_frames_too_small_by_name():
+    evaluator = smoothness.MotionSmoothnessEvaluator(verify_weights=False)
+    evaluator._model = _Blend()
+    with pytest.raises(VideoError, match=r"motion_smoothness cannot score 112x160 frames"):
+        evaluator.interpolated_diffs(moving_video(5, 112, 160, 1))  # 112 is a multiple of 16: not padded up
+    assert evaluator.interpolated_diffs(moving_video(5, 113, 160, 1)).shape == (2,)  # 113 pads to 128
+    grid = Grid(fps=16, clip_frames=9, stride=8, height=96, width=160)
+    with pytest.raises(VideoError, match="96x160"):
+        score_video(evaluator, moving_video(9, 96, 160, 1), grid=grid)
+
+
 def test_amt_checkpoint_loads_strictly_and_batches_agree(staged_caches):
-    video = moving_video(7, 64, 96, 2)
+    video = moving_video(7, 128, 144, 2)
     one = smoothness.MotionSmoothnessEvaluator(verify_weights=False, batch_size=1).interpolated_diffs(video)
     three = smoothness.MotionSmoothnessEvaluator(verify_weights=False, batch_size=3).interpolated_diffs(video)
     assert one.shape == (3,) and np.all(one > 0)

@@ -24,17 +24,21 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from evaluators._frames import check_frames, frames_source
+from evaluators._frames import check_frames, clip_label, frames_source
 from evaluators.vbench import catalog_motion
 from evaluators.vbench.catalog_motion import AMT_S
 from evaluators.vbench.checkpointed import CheckpointClipEvaluator
 from evaluators.vbench.common import as_device_uint8
 from evaluators.vbench.window_lookup import check_lookup
-from longvgenbench.errors import WeightsUnavailableError
+from longvgenbench.errors import VideoError, WeightsUnavailableError
 from longvgenbench.evaluation.api import ClipView, Level, MetricSpec
 from longvgenbench.weights import WeightFile
 
 PAD_MULTIPLE = 16
+# AMT-S pools its 1/8-resolution correlation volume three times; below 128 px a side (once padded to multiples
+# of 16) the coarsest level is one cell wide, the lookup's normalisation divides by zero and every interpolated
+# frame is NaN (cast to 0): VBench then reports a number that says nothing about the video. We refuse instead.
+AMT_MIN_PADDED_SIDE = 128
 
 
 def even_padding(height: int, width: int, multiple: int = PAD_MULTIPLE) -> tuple[int, int, int, int]:
@@ -42,6 +46,16 @@ def even_padding(height: int, width: int, multiple: int = PAD_MULTIPLE) -> tuple
     pad_h = (multiple - height % multiple) % multiple
     pad_w = (multiple - width % multiple) % multiple
     return pad_w // 2, pad_w - pad_w // 2, pad_h // 2, pad_h - pad_h // 2
+
+
+def check_amt_size(height: int, width: int, label: str) -> None:
+    """Refuse, by name, frames too small for AMT-S: both sides padded to multiples of 16 must be >= 128 px."""
+    left, right, top, bottom = even_padding(height, width)
+    if min(height + top + bottom, width + left + right) < AMT_MIN_PADDED_SIDE:
+        raise VideoError(label, f"motion_smoothness cannot score {height}x{width} frames: AMT-S needs both sides >= "
+                                f"{AMT_MIN_PADDED_SIDE - 15} px (>= {AMT_MIN_PADDED_SIDE} once padded to multiples of "
+                                f"16; smaller, VBench's AMT-S interpolates NaN); evaluate at a larger size or leave "
+                                f"motion_smoothness out (-e ...)")
 
 
 def to_uint8_truncated(images: torch.Tensor) -> torch.Tensor:
@@ -59,7 +73,8 @@ class MotionSmoothnessEvaluator(CheckpointClipEvaluator):
 
     name: ClassVar[str] = "motion_smoothness"
     # 1.1: compiled on CUDA by default (rounding ~1e-6); 1.2 is 1.1 again (a short-lived lookup change was undone)
-    version: ClassVar[str] = "1.2"
+    # 1.3: frames under 128 px (padded) are refused instead of scored from NaN interpolations, as VBench does
+    version: ClassVar[str] = "1.3"
     metrics: ClassVar[tuple[MetricSpec, ...]] = (
         MetricSpec(
             "motion_smoothness", Level.CLIP, True,
@@ -108,8 +123,9 @@ class MotionSmoothnessEvaluator(CheckpointClipEvaluator):
 
     def interpolated_diffs(self, frames: np.ndarray | torch.Tensor) -> np.ndarray:
         """Mean absolute difference (grey levels, float64) of every interpolated odd frame to the real one."""
-        model = self._load()
         height, width = frames.shape[1:3]
+        check_amt_size(height, width, "frames")
+        model = self._load()
         left, right, top, bottom = even_padding(height, width)
         video = as_device_uint8(frames, self.device).permute(0, 3, 1, 2)
         even, odd = video[0::2], video[1::2]
@@ -128,4 +144,5 @@ class MotionSmoothnessEvaluator(CheckpointClipEvaluator):
 
     def score_clip(self, clip: ClipView) -> Mapping[str, float]:
         frames = check_frames(clip.frames, clip, min_frames=3)
+        check_amt_size(frames.shape[1], frames.shape[2], clip_label(clip))
         return {"motion_smoothness": smoothness_from_diffs(self.interpolated_diffs(frames_source(clip, frames)))}
