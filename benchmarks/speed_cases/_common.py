@@ -1,6 +1,9 @@
-"""What the speed cases share: a device sync and random weights materialised straight on the device."""
+"""What the speed cases share: a device sync, timed steps, and random weights materialised straight on the device."""
 
 from __future__ import annotations
+
+import time
+from collections.abc import Callable
 
 import torch
 
@@ -19,3 +22,15 @@ def materialise(model: torch.nn.Module, device: str, dtype: torch.dtype) -> torc
         for parameter in model.parameters():
             parameter.normal_(0, 0.02, generator=generator)
     return model.to(dtype).eval()
+
+
+def seconds_per_step(step: Callable[[], object], measure_steps: int, device: str) -> float:
+    """Mean wall seconds of ``step`` over ``measure_steps`` calls after one warm-up call, without autograd."""
+    with torch.no_grad():
+        step()  # warm-up
+        sync(device)
+        start = time.perf_counter()
+        for _ in range(measure_steps):
+            step()
+        sync(device)
+    return (time.perf_counter() - start) / measure_steps

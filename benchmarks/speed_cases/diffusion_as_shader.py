@@ -19,6 +19,7 @@ import torch
 
 from baselines.cogvideox import configs
 from baselines.das.model import REAL_CONFIG, DiffusionAsShaderTransformer
+from benchmarks.speed_cases._common import seconds_per_step
 from benchmarks.speed_cases._common import sync as _sync
 
 STEPS, CFG, FRAMES, HEIGHT, WIDTH, FPS = 50, 6.0, 49, 480, 720, 8.0
@@ -91,14 +92,7 @@ def measure(device: str, tiny: bool, measure_steps: int) -> dict:
     def step() -> None:
         transformer(latents, text, timestep, tracking_maps=tracking, image_rotary_emb=rotary, return_dict=False)
 
-    with torch.no_grad():
-        step()  # warm-up
-        _sync(device)
-        start = time.perf_counter()
-        for _ in range(measure_steps):
-            step()
-        _sync(device)
-    per_step = (time.perf_counter() - start) / measure_steps
+    per_step = seconds_per_step(step, measure_steps, device)
     vae_seconds = None
     if not tiny:
         del transformer

@@ -20,6 +20,7 @@ from baselines.cogvideox import configs
 from baselines.gwtf import noise_warp
 from baselines.gwtf.lora import LORA_MODULES, LORA_RANK
 from benchmarks.speed_cases._common import materialise as _materialise
+from benchmarks.speed_cases._common import seconds_per_step
 from benchmarks.speed_cases._common import sync as _sync
 
 STEPS, CFG, FRAMES, HEIGHT, WIDTH, FPS = 30, 6.0, 49, 480, 720, 8.0
@@ -88,14 +89,7 @@ def measure(device: str, tiny: bool, measure_steps: int) -> dict:
         transformer(hidden_states=latents, encoder_hidden_states=text, timestep=timestep,
                     image_rotary_emb=rotary, return_dict=False)
 
-    with torch.no_grad():
-        step()  # warm-up
-        _sync(device)
-        start = time.perf_counter()
-        for _ in range(measure_steps):
-            step()
-        _sync(device)
-    per_step = (time.perf_counter() - start) / measure_steps
+    per_step = seconds_per_step(step, measure_steps, device)
     noise_seconds = _time_noise(frames, lh, lw, NOISE_UPSCALE, device)
     vae_seconds = None
     if not tiny:
