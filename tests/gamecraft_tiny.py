@@ -65,3 +65,11 @@ def add_cameras(split: Split, root: Path, forward_per_frame: float = 0.1, turn_d
             segments.append(replace(seg, controls=SegmentControls(camera=path)))
         samples.append(replace(sample, segments=tuple(segments)))
     return replace(split, samples=tuple(samples))
+
+
+def walking_split(root: Path, grid: object, turn_deg_per_frame: float) -> Split:
+    """One tiny video of three segments whose camera walks forward 0.1 per frame and turns as asked (the world-model
+    adapters' tests drive their action streams from it)."""
+    from core_fixtures import make_tiny_split
+
+    return add_cameras(make_tiny_split(root, num_videos=1, num_segments=3, grid=grid), root, 0.1, turn_deg_per_frame)

@@ -86,11 +86,9 @@ def weights(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def split(tmp_path_factory):
-    from core_fixtures import make_tiny_split
-    from gamecraft_tiny import add_cameras
+    from gamecraft_tiny import walking_split
 
-    root = tmp_path_factory.mktemp("gamecraft_split")
-    return add_cameras(make_tiny_split(root, num_videos=1, num_segments=3, grid=GRID), root, 0.1, 2.0)
+    return walking_split(tmp_path_factory.mktemp("gamecraft_split"), GRID, 2.0)
 
 
 class Killed(HunyuanGameCraftModel):

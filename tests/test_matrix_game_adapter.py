@@ -66,11 +66,9 @@ def weights(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def split(tmp_path_factory):
-    from core_fixtures import make_tiny_split
-    from gamecraft_tiny import add_cameras
+    from gamecraft_tiny import walking_split
 
-    root = tmp_path_factory.mktemp("matrix_game_split")
-    return add_cameras(make_tiny_split(root, num_videos=1, num_segments=3, grid=GRID), root, 0.1, 0.5)
+    return walking_split(tmp_path_factory.mktemp("matrix_game_split"), GRID, 0.5)
 
 
 class Recording(MatrixGame2Model):
