@@ -51,7 +51,8 @@ class CompiledWithFallback(torch.nn.Module):
         self.failed: str | None = None
         # dynamic=False: one specialised graph per input shape. A benchmark's videos share a few shapes, and
         # dynamo's automatic dynamic shapes would otherwise recompile for symbolic sizes on the second shape
-        # seen (slower kernels for every later clip); past the recompile limit a new shape simply runs eagerly.
+        # seen (general kernels for every later clip, not measured here); past the recompile limit a new shape
+        # runs eagerly.
         self.__dict__["_compiled"] = torch.compile(module, dynamic=False)  # not a registered submodule
 
     def forward(self, *args: Any, **kwargs: Any) -> Any:
