@@ -8,7 +8,10 @@ with keys ``batch`` (the evaluator's batch size), ``cudnn_benchmark`` (0/1), ``c
 (0/1: torch.compile of the model) and, for imaging_quality, ``scope`` (whole | parts: what its own compile covers,
 set on a fresh evaluator before the model loads) and, for motion_smoothness and dynamic_degree, ``lookup``
 (grid_sample | window: how AMT-S / RAFT read their correlation windows, on a fresh evaluator before the model
-loads); the default variants are the ones worth comparing.
+loads) and ``mode`` (a ``torch.compile`` mode such as ``reduce-overhead`` (CUDA graphs) for the evaluator's own
+compiled model, re-wrapped on a fresh evaluator); the default variants are the ones worth comparing. The profile
+of each shared evaluator prints its clip's CUDA kernel time next to the clip's wall time: a kernel time well below
+the wall time means the GPU waits for the host (launches), which CUDA graphs remove.
 
     python3 benchmarks/eval_profile.py --staged /tmp/bench_stage --out prof/
 """
@@ -30,7 +33,7 @@ import stage_weights
 from eval_throughput import DIMENSIONS, _captioned, ensure_staged, synthetic_minute
 
 from evaluators.feed import clip_views, in_memory_sample
-from evaluators.vbench.compiling import maybe_compiled
+from evaluators.vbench.compiling import CompiledWithFallback, maybe_compiled
 from evaluators.vbench.window_lookup import check_lookup
 
 DEFAULT_VARIANTS = (
@@ -134,7 +137,8 @@ def main(staged: Path, out: Path, variants: str, seconds: int, profile_top: int)
     for variant in variant_list:
         dim, _, spec = variant.partition(":")
         opts = dict(kv.split("=") for kv in spec.split(",") if kv)
-        fresh = opts.get("half", "0") == "1" or opts.get("compile", "0") == "1" or "scope" in opts or "lookup" in opts
+        fresh = (opts.get("half", "0") == "1" or opts.get("compile", "0") == "1" or "scope" in opts or "lookup" in opts
+                 or "mode" in opts)
         if opts.get("channels_last", "0") == "1" and not fresh:
             # a fresh evaluator whose weights go channels_last BEFORE compiling (a compiled graph keeps strides)
             evaluator = DIMENSIONS[dim](vb, "cuda", "auto")
@@ -148,6 +152,10 @@ def main(staged: Path, out: Path, variants: str, seconds: int, profile_top: int)
             evaluator.compile_scope = opts["scope"]
         if "lookup" in opts:  # motion_smoothness / dynamic_degree correlation lookup, before the model loads
             evaluator.lookup = check_lookup(opts["lookup"])
+        if "mode" in opts:  # the evaluator's compiled model again, under another torch.compile mode
+            compiled_model = evaluator._load()
+            if isinstance(compiled_model, CompiledWithFallback):
+                evaluator._model = CompiledWithFallback(compiled_model.eager, dim, opts["mode"])
         apply_model_options(evaluator, opts.get("half", "0") == "1", opts.get("compile", "0") == "1")
         evaluator.batch_size = int(opts.get("batch", evaluator.batch_size))
         torch.backends.cudnn.benchmark = opts.get("cudnn_benchmark", "0") == "1"
@@ -173,13 +181,14 @@ def main(staged: Path, out: Path, variants: str, seconds: int, profile_top: int)
         print(json.dumps(rows[-1]), flush=True)
     for dim, evaluator in (evaluators.items() if profile_top > 0 else ()):
         warm = _captioned(in_memory_sample("warm", 81, 480, 832))
+        wall = time_video(evaluator, frames[:81], warm)  # unprofiled: the profiler slows the host down
         with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU,
                                                 torch.profiler.ProfilerActivity.CUDA]) as prof:
             time_video(evaluator, frames[:81], warm)
         table = prof.key_averages().table(sort_by="self_cuda_time_total", row_limit=profile_top)
         (out / f"prof_{dim}.txt").write_text(table)
         cuda_total = sum(e.self_device_time_total for e in prof.key_averages()) / 1e6
-        print(f"{dim}: one clip, CUDA kernel time {cuda_total:.3f} s", flush=True)
+        print(f"{dim}: one clip, CUDA kernel time {cuda_total:.3f} s, unprofiled wall time {wall:.3f} s", flush=True)
     (out / "variants.json").write_text(json.dumps(rows, indent=1))
     print(f"{'variant':70s} {'s/video':>8s}")
     for row in rows:

@@ -44,20 +44,25 @@ class CompiledWithFallback(torch.nn.Module):
     A genuine input error is not hidden: the eager retry raises it again.
     """
 
-    def __init__(self, module: torch.nn.Module, label: str) -> None:
+    def __init__(self, module: torch.nn.Module, label: str, mode: str | None = None) -> None:
+        """``mode``: ``torch.compile``'s mode (None: the default). Under ``reduce-overhead`` (CUDA graphs) an output
+        lives only until the next call, so callers must read it first (the evaluators do, one batch at a time)."""
         super().__init__()
         self.eager = module
         self.label = label
+        self.mode = mode
         self.failed: str | None = None
         # dynamic=False: one specialised graph per input shape. A benchmark's videos share a few shapes, and
         # dynamo's automatic dynamic shapes would otherwise recompile for symbolic sizes on the second shape
         # seen (general kernels for every later clip, not measured here); past the recompile limit a new shape
         # runs eagerly.
-        self.__dict__["_compiled"] = torch.compile(module, dynamic=False)  # not a registered submodule
+        self.__dict__["_compiled"] = torch.compile(module, dynamic=False, mode=mode)  # not a registered submodule
 
     def forward(self, *args: Any, **kwargs: Any) -> Any:
         if self.failed is None:
             try:
+                if self.mode == "reduce-overhead":  # each call is a new step: its graph may reuse the last's outputs
+                    torch.compiler.cudagraph_mark_step_begin()
                 return self.__dict__["_compiled"](*args, **kwargs)
             except Exception as exc:  # a compiler failure: fall back, keep the run going
                 self.failed = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
@@ -66,6 +71,7 @@ class CompiledWithFallback(torch.nn.Module):
         return self.eager(*args, **kwargs)
 
 
-def maybe_compiled(module: torch.nn.Module, enabled: bool, label: str) -> torch.nn.Module:
-    """``module`` itself, or wrapped in :class:`CompiledWithFallback` when ``enabled``."""
-    return CompiledWithFallback(module, label) if enabled else module
+def maybe_compiled(module: torch.nn.Module, enabled: bool, label: str, mode: str | None = None) -> torch.nn.Module:
+    """``module`` itself, or wrapped in :class:`CompiledWithFallback` (with ``torch.compile``'s ``mode``) when
+    ``enabled``."""
+    return CompiledWithFallback(module, label, mode) if enabled else module
