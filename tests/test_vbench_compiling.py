@@ -27,7 +27,7 @@ def test_a_compiler_failure_falls_back_to_eager_once_with_a_warning(monkeypatch,
     calls = []
 
     def broken_compile(module, **options):
-        assert options == {"dynamic": False}  # one static graph per input shape
+        assert options == {"dynamic": False, "mode": None}  # one static graph per input shape
         def run(*args, **kwargs):
             calls.append(1)
             raise RuntimeError("inductor exploded\nlong trace")
@@ -67,3 +67,34 @@ def test_evaluators_record_whether_they_compile():
     assert DynamicDegreeEvaluator(verify_weights=False).protocol()["compiled"] is False
     assert DynamicDegreeEvaluator(verify_weights=False, compile="on").protocol()["compiled"] is True
     assert SubjectConsistencyEvaluator().protocol()["compiled"] is False
+
+
+def test_cuda_graph_mode_marks_a_step_per_call_and_hands_out_copies(monkeypatch):
+    """Under ``reduce-overhead`` a replay reuses the last output's memory: the wrapper starts a new step per call
+    and returns copies, so a batch score kept across calls keeps its value."""
+    buffer = torch.zeros(2)
+    steps = []
+
+    def graph_like_compile(module, **options):
+        assert options == {"dynamic": False, "mode": "reduce-overhead"}
+
+        def replay(x):
+            buffer.copy_(module(x))  # one static output buffer, as a CUDA graph has
+            return {"scores": buffer}
+        return replay
+
+    monkeypatch.setattr(torch, "compile", graph_like_compile)
+    monkeypatch.setattr(torch.compiler, "cudagraph_mark_step_begin", lambda: steps.append(1))
+    wrapped = compiling.maybe_compiled(torch.nn.Identity(), True, "test_model", "reduce-overhead")
+    first = wrapped(torch.tensor([1.0, 2.0]))["scores"]
+    second = wrapped(torch.tensor([3.0, 4.0]))["scores"]
+    assert first.tolist() == [1.0, 2.0] and second.tolist() == [3.0, 4.0]
+    assert len(steps) == 2
+
+
+def test_motion_evaluators_record_their_compile_mode():
+    from evaluators.vbench.dynamic import DynamicDegreeEvaluator
+    from evaluators.vbench.smoothness import MotionSmoothnessEvaluator
+
+    assert DynamicDegreeEvaluator(verify_weights=False, compile="on").protocol()["compile_mode"] == "reduce-overhead"
+    assert MotionSmoothnessEvaluator(verify_weights=False).protocol()["compile_mode"] is None  # not compiled

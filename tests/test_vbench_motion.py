@@ -238,3 +238,32 @@ def test_registered_through_entry_points():
     for name in ("dynamic_degree", "imaging_quality", "motion_smoothness"):
         assert registry.create_evaluator(name).name == name
     assert {"raft_large_c_t_v1", "raft_things", "musiq_spaq", "amt_s"} <= set(weights.catalogue())
+
+
+def test_amt_warp_op_is_the_native_sampler_and_stays_opaque_when_compiled():
+    """AMT's backward warp goes through an opaque op (so Inductor keeps the native kernel): same values as
+    ``F.grid_sample`` with border padding, in fp32 under autocast as eager autocast computes it, and one call
+    of the op in the compiled graph."""
+    import torch.nn.functional as F
+
+    from evaluators.vbench.amt.layers import backward_warp
+
+    g = torch.Generator().manual_seed(0)
+    image, flow = torch.randn(2, 5, 12, 16, generator=g), 4 * torch.randn(2, 2, 12, 16, generator=g)
+    xs = torch.linspace(-1.0, 1.0, 16).view(1, 1, 16).expand(2, 12, 16)
+    ys = torch.linspace(-1.0, 1.0, 12).view(1, 12, 1).expand(2, 12, 16)
+    grid = torch.stack((xs + flow[:, 0] / 7.5, ys + flow[:, 1] / 5.5), dim=-1)
+    expected = F.grid_sample(image, grid, mode="bilinear", padding_mode="border", align_corners=True)
+    assert torch.equal(backward_warp(image, flow), expected)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        assert backward_warp(image.bfloat16(), flow).dtype == torch.float32
+    graphs = []
+
+    def backend(gm, example_inputs):
+        graphs.append(gm)
+        return gm.forward
+
+    compiled = torch.compile(backward_warp, backend=backend, fullgraph=True)
+    assert torch.equal(compiled(image, flow), expected)
+    calls = [n for n in graphs[0].graph.nodes if n.op == "call_function" and "warp_border" in str(n.target)]
+    assert len(calls) == 1

@@ -45,8 +45,8 @@ class CompiledWithFallback(torch.nn.Module):
     """
 
     def __init__(self, module: torch.nn.Module, label: str, mode: str | None = None) -> None:
-        """``mode``: ``torch.compile``'s mode (None: the default). Under ``reduce-overhead`` (CUDA graphs) an output
-        lives only until the next call, so callers must read it first (the evaluators do, one batch at a time)."""
+        """``mode``: ``torch.compile``'s mode (None: the default; ``reduce-overhead``: CUDA graphs, which replay a
+        recorded graph per input shape instead of launching each kernel from Python)."""
         super().__init__()
         self.eager = module
         self.label = label
@@ -61,8 +61,12 @@ class CompiledWithFallback(torch.nn.Module):
     def forward(self, *args: Any, **kwargs: Any) -> Any:
         if self.failed is None:
             try:
-                if self.mode == "reduce-overhead":  # each call is a new step: its graph may reuse the last's outputs
+                if self.mode == "reduce-overhead":
+                    # each call is a new step whose graph replay reuses the last one's output memory: hand out copies,
+                    # so an output kept across calls (a list of batch scores) is never overwritten
                     torch.compiler.cudagraph_mark_step_begin()
+                    outputs = self.__dict__["_compiled"](*args, **kwargs)
+                    return torch.utils._pytree.tree_map_only(torch.Tensor, torch.clone, outputs)
                 return self.__dict__["_compiled"](*args, **kwargs)
             except Exception as exc:  # a compiler failure: fall back, keep the run going
                 self.failed = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"

@@ -15,15 +15,35 @@ def bilinear_resize(x: torch.Tensor, factor: float) -> torch.Tensor:
     return F.interpolate(x, scale_factor=factor, mode="bilinear", align_corners=False)
 
 
+@torch.library.custom_op("longvgenbench_amt::warp_border", mutates_args=())
+def warp_border(image: torch.Tensor, grid: torch.Tensor) -> torch.Tensor:
+    """ATen's own ``grid_sampler_2d`` (bilinear, border padding, corner-aligned), opaque to ``torch.compile``.
+
+    Why an op: Inductor replaces ``grid_sampler_2d`` by a decomposition that expands the grid per channel and
+    fuses it with the surrounding ``cat``; on an H100 that one fused kernel took a third of a compiled AMT-S
+    clip (``benchmarks/RESULTS.md``). The native kernel computes the same values (it is what eager runs).
+    """
+    return torch.grid_sampler_2d(image, grid, 0, 1, True)
+
+
+@warp_border.register_fake
+def _warp_border_fake(image: torch.Tensor, grid: torch.Tensor) -> torch.Tensor:
+    return image.new_empty((image.shape[0], image.shape[1], grid.shape[1], grid.shape[2]))
+
+
 def backward_warp(image: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
-    """Sample ``image`` at pixel + ``flow`` (bilinear, border padding, corner-aligned grid)."""
+    """Sample ``image`` at pixel + ``flow`` (bilinear, border padding, corner-aligned grid), in fp32.
+
+    The grid is rounded to the image's dtype first, and both go to fp32 for the sampler: exactly what
+    ``F.grid_sample`` does under autocast (an fp32 op there), and a no-op in fp32.
+    """
     batch, _, height, width = flow.shape
     xs = torch.linspace(-1.0, 1.0, width, device=flow.device).view(1, 1, width).expand(batch, height, width)
     ys = torch.linspace(-1.0, 1.0, height, device=flow.device).view(1, height, 1).expand(batch, height, width)
     gx = xs.to(image.dtype) + flow[:, 0] / ((width - 1.0) / 2.0)
     gy = ys.to(image.dtype) + flow[:, 1] / ((height - 1.0) / 2.0)
     grid = torch.stack((gx, gy), dim=-1).to(image.dtype)
-    return F.grid_sample(image, grid, mode="bilinear", padding_mode="border", align_corners=True)
+    return warp_border(image.float().contiguous(), grid.float().contiguous())
 
 
 def conv_prelu(cin: int, cout: int, kernel: int = 3, stride: int = 1, padding: int = 1) -> nn.Sequential:
