@@ -98,3 +98,27 @@ def test_motion_evaluators_record_their_compile_mode():
 
     assert DynamicDegreeEvaluator(verify_weights=False, compile="on").protocol()["compile_mode"] == "reduce-overhead"
     assert MotionSmoothnessEvaluator(verify_weights=False).protocol()["compile_mode"] is None  # not compiled
+
+
+def test_cuda_graphs_are_used_on_the_first_calling_thread_only(monkeypatch):
+    """Other threads (the engine's side-by-side pool) get the default-mode compile: no per-thread graph copies."""
+    import threading
+
+    modes = []
+
+    def recording_compile(module, **options):
+        modes.append(options["mode"])
+        return lambda x: module(x)
+
+    monkeypatch.setattr(torch, "compile", recording_compile)
+    monkeypatch.setattr(torch.compiler, "cudagraph_mark_step_begin", lambda: None)
+    wrapped = compiling.maybe_compiled(torch.nn.Identity(), True, "test_model", "reduce-overhead")
+    x = torch.ones(2)
+    assert wrapped._compiled_for_this_thread()[1] is True
+    seen = []
+    worker = threading.Thread(target=lambda: seen.append((wrapped(x).tolist(), wrapped._compiled_for_this_thread()[1])))
+    worker.start()
+    worker.join()
+    assert seen == [([1.0, 1.0], False)]
+    assert modes == ["reduce-overhead", None]
+    assert wrapped._compiled_for_this_thread()[1] is True

@@ -16,6 +16,7 @@ the compiler fails on some input, the evaluator warns once and goes on eagerly: 
 from __future__ import annotations
 
 import logging
+import threading
 from typing import Any
 
 import torch
@@ -46,7 +47,13 @@ class CompiledWithFallback(torch.nn.Module):
 
     def __init__(self, module: torch.nn.Module, label: str, mode: str | None = None) -> None:
         """``mode``: ``torch.compile``'s mode (None: the default; ``reduce-overhead``: CUDA graphs, which replay a
-        recorded graph per input shape instead of launching each kernel from Python)."""
+        recorded graph per input shape instead of launching each kernel from Python).
+
+        CUDA graphs are used on one thread only, the first that calls: PyTorch keeps its recorded graphs per
+        thread, and the engine's side-by-side mode (``--evaluators-at-once``) calls from a pool of threads, which
+        would record (and hold memory for) every graph once per thread. Calls from other threads run the same
+        model compiled in the default mode (the same kernels, so the same numbers).
+        """
         super().__init__()
         self.eager = module
         self.label = label
@@ -57,17 +64,30 @@ class CompiledWithFallback(torch.nn.Module):
         # seen (general kernels for every later clip, not measured here); past the recompile limit a new shape
         # runs eagerly.
         self.__dict__["_compiled"] = torch.compile(module, dynamic=False, mode=mode)  # not a registered submodule
+        self._graph_thread: int | None = None
+
+    def _compiled_for_this_thread(self) -> tuple[Any, bool]:
+        """The compiled callable to use on the calling thread, and whether it replays CUDA graphs."""
+        if self.mode != "reduce-overhead":
+            return self.__dict__["_compiled"], False
+        if self._graph_thread is None:
+            self._graph_thread = threading.get_ident()
+        if self._graph_thread == threading.get_ident():
+            return self.__dict__["_compiled"], True
+        if "_compiled_plain" not in self.__dict__:
+            self.__dict__["_compiled_plain"] = torch.compile(self.eager, dynamic=False, mode=None)
+        return self.__dict__["_compiled_plain"], False
 
     def forward(self, *args: Any, **kwargs: Any) -> Any:
         if self.failed is None:
             try:
-                if self.mode == "reduce-overhead":
+                compiled, graphs = self._compiled_for_this_thread()
+                if graphs:
                     # each call is a new step whose graph replay reuses the last one's output memory: hand out copies,
                     # so an output kept across calls (a list of batch scores) is never overwritten
                     torch.compiler.cudagraph_mark_step_begin()
-                    outputs = self.__dict__["_compiled"](*args, **kwargs)
-                    return torch.utils._pytree.tree_map_only(torch.Tensor, torch.clone, outputs)
-                return self.__dict__["_compiled"](*args, **kwargs)
+                    return torch.utils._pytree.tree_map_only(torch.Tensor, torch.clone, compiled(*args, **kwargs))
+                return compiled(*args, **kwargs)
             except Exception as exc:  # a compiler failure: fall back, keep the run going
                 self.failed = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
                 log.warning("torch.compile of %s failed (%s); running it eagerly from now on", self.label,
