@@ -15,8 +15,9 @@ does not depend on the values.
   video and on N videos; the per-video time is the difference divided by N - 1, so model loading
   (VBench loads inside each evaluate) cancels out. A discarded warm-up evaluate comes first (CUDA
   and cuDNN initialisation). Ours is warmed up before timing, so neither side counts loading.
-- ``--json`` is rewritten after ours and after every VBench dimension, so a run cut short keeps
-  what it measured.
+- ``--json`` is rewritten after each of our passes and after every VBench dimension, so a run cut
+  short keeps what it measured. Each of our passes compiles its own models (a minute or two on an
+  H100): ``--no-per-dimension`` and ``--no-side-by-side`` keep a run inside a 10-minute device call.
 
 Dimensions plug in through ``DIMENSIONS`` (name -> how to build ours from the staging dir).
 
@@ -283,13 +284,18 @@ def time_vbench(python: str, videos: list[Path], dims: list[str], staged: Path, 
               help="facebookresearch/dino code (clone, bare mirror or copy) for VBench's local DINO hub")
 @click.option("--together/--no-together", default=True, show_default=True,
               help="also time every dimension in one pass over each file, as `longvgenbench evaluate` does")
+@click.option("--per-dimension/--no-per-dimension", default=True, show_default=True,
+              help="time each dimension on its own (decode timed once); off: only the one-pass totals")
+@click.option("--side-by-side/--no-side-by-side", default=True, show_default=True,
+              help="with --together on CUDA, also time the one pass with the evaluators side by side on CUDA streams")
 @click.option("--video-dir", type=click.Path(path_type=Path), default=None,
               help="keep the test videos here and reuse those already there (default: a temporary dir)")
 @click.option("--ours-from", type=click.Path(path_type=Path, exists=True), default=None,
               help="take ours from an earlier run's --json instead of timing it (same machine; VBench side only)")
 @click.option("--json", "json_out", type=click.Path(path_type=Path), default=None)
 def main(dims: str, videos: int, seconds: int, staged: Path | None, device: str, precision: str,
-         vbench_python: str | None, dino_repo: Path | None, together: bool, video_dir: Path | None,
+         vbench_python: str | None, dino_repo: Path | None, together: bool, per_dimension: bool,
+         side_by_side: bool, video_dir: Path | None,
          ours_from: Path | None, json_out: Path | None) -> None:
     """Time VBench 0.1.5 and ours per dimension on the same one-minute 480x832 16 fps videos."""
     dim_list = [d for d in dims.split(",") if d]
@@ -309,14 +315,18 @@ def main(dims: str, videos: int, seconds: int, staged: Path | None, device: str,
         if ours_from is not None:  # an earlier run's timings of ours (same machine), e.g. when PyAV cannot travel
             ours = json.loads(ours_from.read_text())["ours_s_per_video"]
             print(f"ours, from {ours_from}: {json.dumps(ours)}", flush=True)
-        else:
+        elif per_dimension:
             ours = time_ours(paths, dim_list, staged / stage_weights.VBENCH_DIR, device, precision)
             print(f"ours, seconds per video: {json.dumps({k: round(v, 3) for k, v in ours.items()})}", flush=True)
+            save(ours, {})
+        else:
+            ours = {}
         if together and ours_from is None:
             ours["all_in_one_pass"] = time_ours_together(paths, dim_list, staged / stage_weights.VBENCH_DIR, device,
                                                          precision)
             print(f"ours, all dimensions in one pass: {ours['all_in_one_pass']:.3f} s/video", flush=True)
-            if torch.device(device).type == "cuda":
+            save(ours, {})
+            if side_by_side and torch.device(device).type == "cuda":
                 ours["all_in_one_pass_parallel"] = time_ours_together(
                     paths, dim_list, staged / stage_weights.VBENCH_DIR, device, precision, parallel=True)
                 print(f"ours, all dimensions in one pass, side by side on CUDA streams: "
@@ -326,28 +336,34 @@ def main(dims: str, videos: int, seconds: int, staged: Path | None, device: str,
                   if vbench_python else {})
     print(f"device: {device_name}; {videos} videos of {seconds} s at 480x832 16 fps; ours precision {precision}")
     print(f"{'dimension':28s} {'VBench s/video':>15s} {'ours s/video':>13s} {'speed-up':>9s}")
+    nan = float("nan")
     for dim in dim_list:
-        vb = theirs.get(dim)
-        ratio = f"{vb / ours[dim]:8.1f}x" if vb else "      n/a"
-        print(f"{dim:28s} {vb if vb else float('nan'):15.2f} {ours[dim]:13.2f} {ratio}")
-    total_ours = sum(ours[d] for d in dim_list) + ours["decode"]
+        vb, mine = theirs.get(dim), ours.get(dim)
+        ratio = f"{vb / mine:8.1f}x" if vb and mine else "      n/a"
+        print(f"{dim:28s} {vb if vb else nan:15.2f} {mine if mine is not None else nan:13.2f} {ratio}")
+    per_dim = all(d in ours for d in [*dim_list, "decode"])
+    total_ours = sum(ours[d] for d in dim_list) + ours["decode"] if per_dim else None
     one_pass = ours.get("all_in_one_pass")
-    print(f"{'decode (ours, shared)':28s} {'':15s} {ours['decode']:13.2f}")
+    if per_dim:
+        print(f"{'decode (ours, shared)':28s} {'':15s} {ours['decode']:13.2f}")
     if theirs and set(theirs) == set(dim_list):
         total_vb = sum(theirs.values())
-        print(f"{'total (sum of the above)':28s} {total_vb:15.2f} {total_ours:13.2f} {total_vb / total_ours:8.1f}x")
+        if total_ours:
+            print(f"{'total (sum of the above)':28s} {total_vb:15.2f} {total_ours:13.2f} "
+                  f"{total_vb / total_ours:8.1f}x")
         if one_pass:
             print(f"{'total (ours in one pass)':28s} {total_vb:15.2f} {one_pass:13.2f} {total_vb / one_pass:8.1f}x")
-        side_by_side = ours.get("all_in_one_pass_parallel")
-        if side_by_side:
-            print(f"{'total (one pass, streams)':28s} {total_vb:15.2f} {side_by_side:13.2f} "
-                  f"{total_vb / side_by_side:8.1f}x")
-    elif theirs:
+        streams = ours.get("all_in_one_pass_parallel")
+        if streams:
+            print(f"{'total (one pass, streams)':28s} {total_vb:15.2f} {streams:13.2f} {total_vb / streams:8.1f}x")
+    elif theirs and per_dim:
         done = [d for d in dim_list if d in theirs]
         part_vb, part_ours = sum(theirs[d] for d in done), sum(ours[d] for d in done) + ours["decode"]
         print(f"{'total (VBench dims done)':28s} {part_vb:15.2f} {part_ours:13.2f} {part_vb / part_ours:8.1f}x")
-    else:
+    elif total_ours:
         print(f"{'total (ours)':28s} {'':15s} {total_ours:13.2f}")
+    if one_pass and not theirs:
+        print(f"{'total (ours in one pass)':28s} {'':15s} {one_pass:13.2f}")
     if torch.device(device).type == "cuda":
         print(f"peak GPU memory (ours): {torch.cuda.max_memory_allocated() / 2**30:.2f} GiB")
     if json_out:
