@@ -8,10 +8,11 @@ with keys ``batch`` (the evaluator's batch size), ``cudnn_benchmark`` (0/1), ``c
 (0/1: torch.compile of the model) and, for imaging_quality, ``scope`` (whole | parts: what its own compile covers,
 set on a fresh evaluator before the model loads) and, for motion_smoothness and dynamic_degree, ``lookup``
 (grid_sample | window: how AMT-S / RAFT read their correlation windows, on a fresh evaluator before the model
-loads) and ``mode`` (a ``torch.compile`` mode such as ``reduce-overhead`` (CUDA graphs) for the evaluator's own
-compiled model, re-wrapped on a fresh evaluator); the default variants are the ones worth comparing. The profile
-of each shared evaluator prints its clip's CUDA kernel time next to the clip's wall time: a kernel time well below
-the wall time means the GPU waits for the host (launches), which CUDA graphs remove.
+loads) and ``mode`` (``default`` or a ``torch.compile`` mode such as ``reduce-overhead`` (CUDA graphs) for the
+evaluator's own compile, set on a fresh evaluator before its model loads); the default variants are the ones
+worth comparing. The profile of each shared evaluator prints its clip's CUDA kernel time next to the clip's
+wall time: a kernel time well below the wall time means the GPU waits for the host (launches), which CUDA
+graphs remove.
 
     python3 benchmarks/eval_profile.py --staged /tmp/bench_stage --out prof/
 """
@@ -33,7 +34,7 @@ import stage_weights
 from eval_throughput import DIMENSIONS, _captioned, ensure_staged, synthetic_minute
 
 from evaluators.feed import clip_views, in_memory_sample
-from evaluators.vbench.compiling import CompiledWithFallback, maybe_compiled
+from evaluators.vbench.compiling import maybe_compiled
 from evaluators.vbench.window_lookup import check_lookup
 
 DEFAULT_VARIANTS = (
@@ -152,10 +153,8 @@ def main(staged: Path, out: Path, variants: str, seconds: int, profile_top: int)
             evaluator.compile_scope = opts["scope"]
         if "lookup" in opts:  # motion_smoothness / dynamic_degree correlation lookup, before the model loads
             evaluator.lookup = check_lookup(opts["lookup"])
-        if "mode" in opts:  # the evaluator's compiled model again, under another torch.compile mode
-            compiled_model = evaluator._load()
-            if isinstance(compiled_model, CompiledWithFallback):
-                evaluator._model = CompiledWithFallback(compiled_model.eager, dim, opts["mode"])
+        if "mode" in opts:  # torch.compile's mode for the evaluator's own compile, before its model loads
+            evaluator.compile_mode = None if opts["mode"] == "default" else opts["mode"]
         apply_model_options(evaluator, opts.get("half", "0") == "1", opts.get("compile", "0") == "1")
         evaluator.batch_size = int(opts.get("batch", evaluator.batch_size))
         torch.backends.cudnn.benchmark = opts.get("cudnn_benchmark", "0") == "1"

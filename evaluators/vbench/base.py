@@ -30,6 +30,8 @@ class VBenchImageEvaluator(Evaluator):
     """Base of the evaluators that run an image model over every frame of a clip."""
 
     required: ClassVar[tuple[WeightFile, ...]]
+    # torch.compile's mode when compiled (see CheckpointClipEvaluator.compile_mode): None is Inductor's default
+    compile_mode: ClassVar[str | None] = None
 
     def __init__(self, device: str = "cpu", precision: str = "auto", batch_size: int = 32,
                  checkpoints: Mapping[str, str | None] | None = None, compile: str | bool = "auto") -> None:
@@ -82,7 +84,7 @@ class VBenchImageEvaluator(Evaluator):
 
     def compiled_if_asked(self, module: torch.nn.Module) -> torch.nn.Module:
         """``module`` behind ``torch.compile`` when the ``compile`` option says so (see ``compiling``)."""
-        return maybe_compiled(module, self.compiled, self.name)
+        return maybe_compiled(module, self.compiled, self.name, self.compile_mode)
 
     def model(self) -> Any:
         """The loaded model(s), built once per evaluator (thread-safe)."""

@@ -123,10 +123,11 @@ class ImagingQualityEvaluator(CheckpointClipEvaluator):
             raise OptionError(f"imaging_quality: compile_scope must be one of {COMPILE_SCOPES}, "
                               f"got {self.compile_scope!r}")
         if self.compile_scope == "whole":
-            return maybe_compiled(model, True, self.name)
+            return maybe_compiled(model, True, self.name, self.compile_mode)
         musiq = model.musiq
         for part in ("conv_root", "gn_root", "root_pool", "block1", "transformer_encoder"):
-            setattr(musiq, part, maybe_compiled(getattr(musiq, part), True, f"{self.name}.{part}"))
+            setattr(musiq, part, maybe_compiled(getattr(musiq, part), True, f"{self.name}.{part}",
+                                                      self.compile_mode))
         return model
 
     def check_available(self) -> None:
