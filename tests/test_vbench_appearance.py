@@ -122,6 +122,29 @@ def test_identical_frames_score_one_and_alternating_scores_lower(tiny_clip: dict
     assert value < 0.999
 
 
+def test_dino_position_table_is_never_stored_by_a_compiled_graph(dino_path: Path) -> None:
+    """Compiled, the interpolated position table is computed inside the one graph and not cached (a graph's
+    output kept in a dict would be overwritten by the next CUDA-graph replay); eager calls cache it."""
+    from evaluators.vbench.models import load_dino
+
+    model = load_dino(dino_path, "cpu")
+    pixels = torch.randn(2, 3, 224, 320)
+    graphs = []
+
+    def backend(gm, example_inputs):
+        graphs.append(gm)
+        return gm.forward
+
+    compiled = torch.compile(model, backend=backend, dynamic=False)
+    with torch.no_grad():
+        outputs = [compiled(pixels) for _ in range(2)]
+        assert model._pos_cache == {}
+        expected = model(pixels)
+    assert len(model._pos_cache) == 1
+    assert len(graphs) == 1
+    assert all(torch.equal(out, expected) for out in outputs)
+
+
 def test_subject_consistency_identical_frames_score_one(dino_path: Path) -> None:
     evaluator = SubjectConsistencyEvaluator(dino_checkpoint=str(dino_path))
     still = np.repeat(rand_frames(3, 1, 32, 32), 2, axis=0)

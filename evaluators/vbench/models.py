@@ -50,22 +50,29 @@ class DinoViT(nn.Module):
         self._pos_cache: dict[tuple[int, int, torch.dtype, torch.device], torch.Tensor] = {}
 
     def position_embedding(self, rows: int, cols: int) -> torch.Tensor:
-        """DINO's ``interpolate_pos_encoding`` for a rows x cols patch grid (scale-factor bicubic, +0.1)."""
+        """DINO's ``interpolate_pos_encoding`` for a rows x cols patch grid (scale-factor bicubic, +0.1).
+
+        Eager calls cache the table. A compiled graph computes it inline instead (a few microseconds) and never
+        stores it: a tensor a graph made and a dict kept would, under CUDA graphs, live in memory that the next
+        replay overwrites.
+        """
         pos = self.vit.pos_embed
         key = (rows, cols, pos.dtype, pos.device)
-        if key not in self._pos_cache:
-            grid = int(math.sqrt(pos.shape[1] - 1))
-            if rows * cols == grid * grid and rows == cols:
-                self._pos_cache[key] = pos
-            else:
-                patch_pos = pos[:, 1:].reshape(1, grid, grid, -1).permute(0, 3, 1, 2)
-                patch_pos = F.interpolate(patch_pos.float(), scale_factor=((rows + 0.1) / grid, (cols + 0.1) / grid),
-                                          mode="bicubic")
-                if patch_pos.shape[-2:] != (rows, cols):
-                    raise RuntimeError(f"DINO position interpolation gave {patch_pos.shape[-2:]}, not {rows}x{cols}")
-                patch_pos = patch_pos.permute(0, 2, 3, 1).reshape(1, rows * cols, -1).to(pos.dtype)
-                self._pos_cache[key] = torch.cat([pos[:, :1], patch_pos], dim=1)
-        return self._pos_cache[key]
+        if key in self._pos_cache:
+            return self._pos_cache[key]
+        grid = int(math.sqrt(pos.shape[1] - 1))
+        if rows * cols == grid * grid and rows == cols:
+            return pos
+        patch_pos = pos[:, 1:].reshape(1, grid, grid, -1).permute(0, 3, 1, 2)
+        patch_pos = F.interpolate(patch_pos.float(), scale_factor=((rows + 0.1) / grid, (cols + 0.1) / grid),
+                                  mode="bicubic")
+        if patch_pos.shape[-2:] != (rows, cols):
+            raise RuntimeError(f"DINO position interpolation gave {patch_pos.shape[-2:]}, not {rows}x{cols}")
+        patch_pos = patch_pos.permute(0, 2, 3, 1).reshape(1, rows * cols, -1).to(pos.dtype)
+        table = torch.cat([pos[:, :1], patch_pos], dim=1)
+        if not torch.compiler.is_compiling():
+            self._pos_cache[key] = table
+        return table
 
     def forward(self, pixels: torch.Tensor) -> torch.Tensor:
         tokens = self.vit.patch_embed.proj(pixels)  # conv stride 16: trailing rows/cols that do not fill a patch drop

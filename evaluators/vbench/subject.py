@@ -18,7 +18,8 @@ class SubjectConsistencyEvaluator(ConsistencyEvaluator):
     """Similarity of DINO features of each frame to the previous and the first frame (higher is better)."""
 
     name: ClassVar[str] = "subject_consistency"
-    version: ClassVar[str] = "1.1"  # 1.1: compiled on CUDA by default (rounding ~1e-6)
+    # 1.1: compiled on CUDA by default (rounding ~1e-6); 1.2: compiled, the position table is computed in the graph
+    version: ClassVar[str] = "1.2"
     whole_video_metric: ClassVar[str] = "subject_consistency_whole_video"
     required = (DINO_VITB16,)
     metrics: ClassVar[tuple[MetricSpec, ...]] = (
