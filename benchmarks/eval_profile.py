@@ -61,7 +61,9 @@ class _CastInputs(torch.nn.Module):
 
 
 def apply_model_options(evaluator: object, half: bool, compile_model: bool) -> None:
-    """``half``: weights in fp16 and autocast off; ``compile_model``: torch.compile of the (wrapped) model."""
+    """``half``: weights in fp16 and autocast off; ``compile_model``: torch.compile of the (wrapped) model.
+
+    After ``channels_last``: ``.half()`` keeps the memory format, and an extra compile wraps the converted model."""
     if not (half or compile_model):
         return
     if hasattr(evaluator, "_load"):
@@ -83,15 +85,6 @@ def apply_model_options(evaluator: object, half: bool, compile_model: bool) -> N
 
 def _sync() -> None:
     torch.cuda.synchronize()
-
-
-def _model_of(evaluator: object) -> torch.nn.Module | None:
-    for name in ("_load", "model"):
-        getter = getattr(evaluator, name, None)
-        if getter is not None:
-            model = getter()
-            return model if isinstance(model, torch.nn.Module) else getattr(model, "visual", None)
-    return None
 
 
 LAST_VALUES: list[float] = []  # the clip values of the last timed video (to compare variants' numbers)
@@ -138,30 +131,27 @@ def main(staged: Path, out: Path, variants: str, seconds: int, profile_top: int)
     for variant in variant_list:
         dim, _, spec = variant.partition(":")
         opts = dict(kv.split("=") for kv in spec.split(",") if kv)
-        fresh = (opts.get("half", "0") == "1" or opts.get("compile", "0") == "1" or "scope" in opts or "lookup" in opts
-                 or "mode" in opts)
-        if opts.get("channels_last", "0") == "1" and not fresh:
-            # a fresh evaluator whose weights go channels_last BEFORE compiling (a compiled graph keeps strides)
-            evaluator = DIMENSIONS[dim](vb, "cuda", "auto")
-            compiled, evaluator.compiled = evaluator.compiled, False
-            evaluator._model = maybe_compiled(evaluator._load().to(memory_format=torch.channels_last), compiled,
-                                              dim)
-        else:
-            evaluator = DIMENSIONS[dim](vb, "cuda", "auto") if fresh else evaluators.setdefault(
-                dim, DIMENSIONS[dim](vb, "cuda", "auto"))
+        channels_last = opts.get("channels_last", "0") == "1"
+        # any option that changes the model needs a fresh evaluator (its model is loaded, and compiled, once)
+        fresh = bool(set(opts) - {"batch", "cudnn_benchmark"})
+        evaluator = DIMENSIONS[dim](vb, "cuda", "auto") if fresh else evaluators.setdefault(
+            dim, DIMENSIONS[dim](vb, "cuda", "auto"))
         if "scope" in opts:  # imaging_quality's compile_scope, before its model loads (and compiles)
             evaluator.compile_scope = opts["scope"]
         if "lookup" in opts:  # motion_smoothness / dynamic_degree correlation lookup, before the model loads
             evaluator.lookup = check_lookup(opts["lookup"])
         if "mode" in opts:  # torch.compile's mode for the evaluator's own compile, before its model loads
             evaluator.compile_mode = None if opts["mode"] == "default" else opts["mode"]
+        if channels_last:  # the weights go channels_last BEFORE any compile (a compiled graph keeps their strides)
+            if not hasattr(evaluator, "_load"):
+                raise click.UsageError(f"{variant}: channels_last applies to the convolutional (checkpoint) models")
+            compiled, evaluator.compiled = evaluator.compiled, False
+            eager = evaluator._load().to(memory_format=torch.channels_last)
+            evaluator.compiled = compiled
+            evaluator._model = maybe_compiled(eager, compiled, dim, evaluator.compile_mode)
         apply_model_options(evaluator, opts.get("half", "0") == "1", opts.get("compile", "0") == "1")
         evaluator.batch_size = int(opts.get("batch", evaluator.batch_size))
         torch.backends.cudnn.benchmark = opts.get("cudnn_benchmark", "0") == "1"
-        model = _model_of(evaluator)
-        if model is not None:
-            fmt = torch.channels_last if opts.get("channels_last", "0") == "1" else torch.contiguous_format
-            model.to(memory_format=fmt)
         warm = _captioned(in_memory_sample("warm", 81, 480, 832))
         torch.cuda.empty_cache()
         torch.cuda.reset_peak_memory_stats()
