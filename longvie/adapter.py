@@ -44,7 +44,9 @@ class LongVie2Model(VideoModel):
     ``caption_refiner`` (off | qwen2.5-vl: each clip after the first gets its caption rewritten by
     Qwen2.5-VL-7B-Instruct for its new first frame, see ``longvie.refiner``; off by default) with
     ``refiner_model_dir`` (a local transformers folder; default: the registered pinned weights),
-    ``refiner_device`` (default: ``device``), ``refiner_dtype`` and ``refiner_max_new_tokens``.
+    ``refiner_device`` (default: ``device``), ``refiner_dtype``, ``refiner_max_new_tokens`` and
+    ``refiner_prompt_file`` (a UTF-8 text file with the instruction to use instead of ours, containing
+    ``{caption}``; its sha256 is recorded with every refinement).
     The captions a clip was generated with ride in the saved state (``longvie.refiner.captions_from_state``).
     ``components``: a folder with the diffusers encoders/decoder (``vae/``, ``text_encoder/``, ``tokenizer/``,
     ``image_encoder/``, ``image_processor/``) when ``weights`` is an original-format Wan2.1 folder without them
@@ -62,15 +64,17 @@ class LongVie2Model(VideoModel):
                  compile: bool = False, text_encoder_device: str | None = None, height: int = 352,
                  width: int = 640, num_frames: int = 81, attention: str = "auto", caption_refiner: str = "off",
                  refiner_model_dir: str | None = None, refiner_device: str | None = None, refiner_dtype: str = "auto",
-                 refiner_max_new_tokens: int = 1024, components: str | None = None) -> None:
+                 refiner_max_new_tokens: int = 1024, refiner_prompt_file: str | None = None,
+                 components: str | None = None) -> None:
         super().__init__(device=device)
-        from longvie.refiner import REFINERS, CaptionRefiner
+        from longvie.refiner import REFINE_PROMPT, REFINERS, CaptionRefiner, read_prompt_file
 
         if caption_refiner not in REFINERS:
             raise OptionError(f"{self.name}: caption_refiner must be one of {list(REFINERS)}, got {caption_refiner!r}")
         self.refiner = None if caption_refiner == "off" else CaptionRefiner(
             refiner_model_dir, device=refiner_device or device, dtype=refiner_dtype,
-            max_new_tokens=refiner_max_new_tokens)
+            max_new_tokens=refiner_max_new_tokens,
+            prompt=REFINE_PROMPT if refiner_prompt_file is None else read_prompt_file(refiner_prompt_file))
         if attention not in ATTENTION_BACKENDS:
             raise OptionError(f"{self.name}: attention must be one of {list(ATTENTION_BACKENDS)}, got {attention!r}")
         self.attention = attention

@@ -7,8 +7,9 @@ for. LongVie 2 may therefore rewrite each clip's caption so that it matches the 
 What upstream has (Vchitect/LongVie at 2727f85, ``utils/qwen_caption_refine.py``): one image and
 one instruction that asks Qwen2.5-VL-7B-Instruct (transformers, bf16) to revise the caption so it
 fits the image, ``max_new_tokens=1024``, the model's own generation config. Upstream applies it
-offline to every caption of a video against one (edited) first frame. Here the same instruction
-is applied inside the long-video loop, per clip, against that clip's first frame (the previous
+offline to every caption of a video against one (edited) first frame. Here an instruction with the
+same request, worded by us (:data:`REFINE_PROMPT`; any other through ``prompt``), is applied inside
+the long-video loop, per clip, against that clip's first frame (the previous
 clip's last generated frame); clip 0 keeps the benchmark caption, since its first frame is the
 ground-truth frame the caption was written for. Decoding is greedy (``do_sample=False``; the
 rest of the generation settings come from the model folder's ``generation_config.json``), so a
@@ -30,18 +31,31 @@ import numpy as np
 
 from longvgenbench.errors import OptionError, WeightsUnavailableError
 
-#: Upstream's instruction (``utils/qwen_caption_refine.py`` of Vchitect/LongVie @ 2727f85), kept word for
-#: word because the refined captions are part of the protocol; ``{caption}`` is the benchmark caption.
+#: Our instruction, in our own words: upstream's asks the same of the model (revise the caption to match the
+#: image, keep a video caption's style), but its text is not reproduced here. ``refiner_prompt_file`` (the
+#: adapter's option) or ``prompt`` takes any other instruction, e.g. upstream's; the sha256 of the one used is
+#: recorded with every refinement. ``{caption}`` is the benchmark caption.
 REFINE_PROMPT = (
-    "Please revise the following caption so that it accurately matches the visual "
-    "content and semantic context of the given image. Ensure the caption maintains a "
-    "consistent style and tone with other video captions, describing what is happening "
-    "in the image in a natural and coherent way.\n\nCaption: {caption}"
+    "Here is a caption written for a video. Rewrite it so that it describes what this image shows: keep what "
+    "the image confirms, correct or leave out what it contradicts, and keep it a fluent video caption of "
+    "about the same length and style.\n\nCaption: {caption}"
 )
 #: Upstream's generation length.
 MAX_NEW_TOKENS = 1024
 REFINERS = ("off", "qwen2.5-vl")
 _DTYPES = ("auto", "bfloat16", "float16", "float32")
+
+
+def read_prompt_file(path: str | Path) -> str:
+    """The instruction in ``path`` (UTF-8, must contain ``{caption}``), or an OptionError saying what is wrong."""
+    file = Path(path).expanduser()
+    try:
+        text = file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise OptionError(f"caption refiner: cannot read the prompt file {file} ({exc})") from exc
+    if "{caption}" not in text:
+        raise OptionError(f"caption refiner: the prompt file {file} must contain '{{caption}}' where the caption goes")
+    return text
 
 
 def refine_messages(caption: str, prompt: str = REFINE_PROMPT) -> list[dict[str, Any]]:
@@ -71,6 +85,11 @@ class CaptionRefiner:
             raise OptionError(f"caption refiner: dtype must be one of {list(_DTYPES)}, got {dtype!r}")
         if "{caption}" not in prompt:
             raise OptionError("caption refiner: the prompt must contain '{caption}'")
+        try:
+            prompt.format(caption="")
+        except (KeyError, IndexError, ValueError) as exc:
+            raise OptionError(f"caption refiner: the prompt has a placeholder other than '{{caption}}' ({exc!r}); "
+                              f"write literal braces as '{{{{' and '}}}}'") from exc
         self.model_dir = None if model_dir is None else Path(model_dir).expanduser()
         self.device, self.dtype_name = device, dtype
         self.max_new_tokens, self.prompt = int(max_new_tokens), prompt
@@ -169,4 +188,4 @@ def captions_from_state(path: Path | str) -> list[Refinement]:
 
 
 __all__ = ["MAX_NEW_TOKENS", "REFINERS", "REFINE_PROMPT", "CaptionRefiner", "Refinement", "captions_from_state",
-           "refine_messages"]
+           "read_prompt_file", "refine_messages"]

@@ -88,6 +88,25 @@ def test_bad_options_and_offline_failure(tmp_path: Path, monkeypatch: pytest.Mon
         CaptionRefiner(tmp_path / "empty").check_available()
 
 
+def test_a_prompt_file_replaces_our_instruction_and_bad_ones_are_refused(tmp_path: Path, qwen_dir: Path) -> None:
+    good = tmp_path / "prompt.txt"
+    good.write_text("Fix this caption {{for}} the image: {caption}", encoding="utf-8")
+    model = LongVie2Model(caption_refiner="qwen2.5-vl", refiner_model_dir=str(qwen_dir),
+                          refiner_prompt_file=str(good))
+    assert model.refiner.prompt == good.read_text(encoding="utf-8")
+    frame = np.zeros((32, 48, 3), dtype=np.uint8)
+    text = model.refiner.load()[1].batch_decode(model.refiner.model_inputs(frame, "a dog")["input_ids"])[0]
+    assert "Fix this caption {for} the image: a dog" in text
+    no_slot = tmp_path / "no_slot.txt"
+    no_slot.write_text("Fix this caption.", encoding="utf-8")
+    with pytest.raises(OptionError, match="must contain '{caption}'"):
+        LongVie2Model(caption_refiner="qwen2.5-vl", refiner_prompt_file=str(no_slot))
+    with pytest.raises(OptionError, match="cannot read the prompt file"):
+        LongVie2Model(caption_refiner="qwen2.5-vl", refiner_prompt_file=str(tmp_path / "missing.txt"))
+    with pytest.raises(OptionError, match="placeholder other than"):
+        CaptionRefiner(prompt="{caption} in {style}")
+
+
 class Killed(LongVie2Model):
     """Dies before generating segment 2 (a simulated kill between segments)."""
 
