@@ -210,6 +210,32 @@ def test_amt_checkpoint_loads_strictly_and_batches_agree(staged_caches):
     np.testing.assert_allclose(one, three, atol=0.01)  # a rare pixel may truncate differently
 
 
+def test_pairs_per_run_keeps_correlation_volumes_within_the_budget(monkeypatch):
+    from evaluators.vbench import catalog_motion
+
+    raft, amt = dynamic.RAFT_VOLUME_BYTES_PER_ENTRY, smoothness.AMT_VOLUME_BYTES_PER_ENTRY
+    assert catalog_motion.pairs_per_run(8, 480, 832, raft) == 8  # the protocol grid keeps its batches
+    assert catalog_motion.pairs_per_run(10, 480, 832, amt) == 10
+    assert catalog_motion.pairs_per_run(8, 720, 1280, raft) == 5
+    assert catalog_motion.pairs_per_run(10, 720, 1280, amt) == 2
+    assert catalog_motion.pairs_per_run(8, 1088, 1920, raft) == 1  # native 1080p: one pair at a time
+    assert catalog_motion.pairs_per_run(10, 1088, 1920, amt) == 1  # never fewer than one
+
+
+def test_motion_evaluators_split_runs_to_the_budget_with_the_same_scores(staged_caches, monkeypatch):
+    from evaluators.vbench import catalog_motion
+
+    video = moving_video(7, 128, 144, 2)
+    expected = smoothness.MotionSmoothnessEvaluator(verify_weights=False, batch_size=3).interpolated_diffs(video)
+    evaluator = smoothness.MotionSmoothnessEvaluator(verify_weights=False, batch_size=3)
+    sizes = []
+    model = evaluator._load()
+    monkeypatch.setattr(evaluator, "_model", lambda img0, img1, t: sizes.append(len(img0)) or model(img0, img1, t))
+    monkeypatch.setattr(catalog_motion, "CORRELATION_BUDGET_BYTES", 1)
+    np.testing.assert_allclose(evaluator.interpolated_diffs(video), expected, atol=0.01)
+    assert sizes == [1, 1, 1]
+
+
 # --- weights -----------------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize(("evaluator_class", "item"), [

@@ -159,3 +159,22 @@ def inference(device: str, dtype: torch.dtype | None) -> Iterator[None]:
     device_type = "cuda" if str(device).startswith("cuda") else "cpu"
     with torch.inference_mode(), torch.autocast(device_type, dtype=dtype or torch.float32, enabled=dtype is not None):
         yield
+
+
+#: GPU memory one batch of correlation volumes may take (RAFT and AMT-S build all-pairs volumes at 1/8 of the
+#: padded frame: (h*w)^2 values per pair, 16 times more for every doubling of the side).
+CORRELATION_BUDGET_BYTES = 8 * 2**30
+
+
+def pairs_per_run(requested: int, padded_height: int, padded_width: int, bytes_per_entry: float) -> int:
+    """How many frame pairs go in one forward: ``requested``, fewer where their correlation volumes would pass
+    :data:`CORRELATION_BUDGET_BYTES` (at least 1).
+
+    ``bytes_per_entry``: memory per entry of one pair's level-0 volume, pyramid and casts included. At the
+    protocol's 480x832 the default batches fit (RAFT 8 pairs about 2.3 GB, AMT-S 10 pairs about 5.7 GB); at
+    native 1080p one pair is about 8 GB (RAFT) or 16 GB (AMT-S), so a batch of 8 would not fit an 80 GB GPU.
+    Scores do not depend on the batch (tested), so this changes memory and speed only.
+    """
+    cells = (padded_height // 8) * (padded_width // 8)
+    per_pair = float(cells) ** 2 * bytes_per_entry
+    return max(1, min(int(requested), int(CORRELATION_BUDGET_BYTES // per_pair)))

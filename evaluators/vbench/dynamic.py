@@ -45,6 +45,8 @@ RAFT_ITERATIONS = 20
 # torchvision raises a bare ValueError below that, VBench's own RAFT returns NaN flows.
 RAFT_MIN_PADDED_SIDE = 128
 TOP_FRACTION = 0.05
+# one pair's correlation entry: the half-precision volume (2 bytes) and its fp32 pyramid (4 x 4/3 bytes)
+RAFT_VOLUME_BYTES_PER_ENTRY = 2 + 4 * 4 / 3
 THRESHOLD_PER_256_PX = 6.0
 
 # Original RAFT names (princeton-vl, as in raft-things.pth) -> torchvision's RAFT names.
@@ -147,7 +149,8 @@ class DynamicDegreeEvaluator(CheckpointClipEvaluator):
 
     name: ClassVar[str] = "dynamic_degree"
     # 1.1: compiled on CUDA by default (rounding ~1e-6); 1.2: frames encoded once per run of pairs (rounding)
-    version: ClassVar[str] = "1.2"
+    # 1.3: frames above the protocol size run fewer pairs per forward (correlation memory budget; rounding)
+    version: ClassVar[str] = "1.3"
     metrics: ClassVar[tuple[MetricSpec, ...]] = (
         MetricSpec(
             "dynamic_degree", Level.CLIP, True,
@@ -215,9 +218,11 @@ class DynamicDegreeEvaluator(CheckpointClipEvaluator):
         dtype = catalog_motion.autocast_dtype(self.precision, self.device)
         pad = sintel_padding(sampled.shape[1], sampled.shape[2])
         video = as_device_uint8(sampled, self.device).permute(0, 3, 1, 2)
+        padded = (sampled.shape[1] + pad[2] + pad[3], sampled.shape[2] + pad[0] + pad[1])
+        step = catalog_motion.pairs_per_run(self.batch_size, *padded, RAFT_VOLUME_BYTES_PER_ENTRY)
         with catalog_motion.inference(self.device, dtype):
-            for start in range(0, len(sampled) - 1, self.batch_size):
-                stop = min(start + self.batch_size, len(sampled) - 1)
+            for start in range(0, len(sampled) - 1, step):
+                stop = min(start + step, len(sampled) - 1)
                 frames_run = F.pad(video[start : stop + 1].float(), pad, mode="replicate") / 255.0 * 2.0 - 1.0
                 yield model(frames_run.contiguous())
 

@@ -39,6 +39,9 @@ PAD_MULTIPLE = 16
 # of 16) the coarsest level is one cell wide, the lookup's normalisation divides by zero and every interpolated
 # frame is NaN (cast to 0): VBench then reports a number that says nothing about the video. We refuse instead.
 AMT_MIN_PADDED_SIDE = 128
+# one pair's correlation entry, both directions: half-precision volume and its transposed copy (2 x 2 bytes) and
+# the two fp32 pyramids (2 x 4 x 4/3 bytes)
+AMT_VOLUME_BYTES_PER_ENTRY = 2 * 2 + 2 * 4 * 4 / 3
 
 
 def even_padding(height: int, width: int, multiple: int = PAD_MULTIPLE) -> tuple[int, int, int, int]:
@@ -74,7 +77,8 @@ class MotionSmoothnessEvaluator(CheckpointClipEvaluator):
     name: ClassVar[str] = "motion_smoothness"
     # 1.1: compiled on CUDA by default (rounding ~1e-6); 1.2 is 1.1 again (a short-lived lookup change was undone)
     # 1.3: frames under 128 px (padded) are refused instead of scored from NaN interpolations, as VBench does
-    # 1.4: compiled, the backward warps run ATen's sampler (an opaque op) instead of Inductor's decomposition (rounding)
+    # 1.4: compiled, the backward warps run ATen's sampler (an opaque op) instead of Inductor's decomposition, and
+    # frames above the protocol size run fewer pairs per forward (correlation memory budget); rounding only
     version: ClassVar[str] = "1.4"
     metrics: ClassVar[tuple[MetricSpec, ...]] = (
         MetricSpec(
@@ -134,9 +138,11 @@ class MotionSmoothnessEvaluator(CheckpointClipEvaluator):
         pairs = min(len(even) - 1, len(odd))
         t = torch.full((1, 1, 1, 1), 0.5, device=self.device)
         totals = []
+        step = catalog_motion.pairs_per_run(self.batch_size, height + top + bottom, width + left + right,
+                                            AMT_VOLUME_BYTES_PER_ENTRY)
         with catalog_motion.inference(self.device, self._dtype()):
-            for start in range(0, pairs, self.batch_size):
-                stop = min(start + self.batch_size, pairs)
+            for start in range(0, pairs, step):
+                stop = min(start + step, pairs)
                 inputs = F.pad(even[start : stop + 1].float() / 255.0, (left, right, top, bottom), mode="replicate")
                 predicted = model(inputs[:-1], inputs[1:], t)[..., top : top + height, left : left + width]
                 difference = (to_uint8_truncated(predicted).short() - odd[start:stop].short()).abs()
