@@ -99,7 +99,7 @@ def test_a_prompt_file_replaces_our_instruction_and_bad_ones_are_refused(tmp_pat
     assert "Fix this caption {for} the image: a dog" in text
     no_slot = tmp_path / "no_slot.txt"
     no_slot.write_text("Fix this caption.", encoding="utf-8")
-    with pytest.raises(OptionError, match="must contain '{caption}'"):
+    with pytest.raises(OptionError, match=r"must contain '\{caption\}'"):
         LongVie2Model(caption_refiner="qwen2.5-vl", refiner_prompt_file=str(no_slot))
     with pytest.raises(OptionError, match="cannot read the prompt file"):
         LongVie2Model(caption_refiner="qwen2.5-vl", refiner_prompt_file=str(tmp_path / "missing.txt"))
