@@ -221,10 +221,12 @@ class DynamicDegreeEvaluator(CheckpointClipEvaluator):
         padded = (sampled.shape[1] + pad[2] + pad[3], sampled.shape[2] + pad[0] + pad[1])
         step = catalog_motion.pairs_per_run(self.batch_size, *padded, RAFT_VOLUME_BYTES_PER_ENTRY)
         with catalog_motion.inference(self.device, dtype):
+            # every sampled frame padded and scaled once, up front: with early exit the host waits for each run's
+            # scores, and the next run then only slices (the GPU no longer idles while the host prepares frames)
+            prepared = F.pad(video.float(), pad, mode="replicate") / 255.0 * 2.0 - 1.0
             for start in range(0, len(sampled) - 1, step):
                 stop = min(start + step, len(sampled) - 1)
-                frames_run = F.pad(video[start : stop + 1].float(), pad, mode="replicate") / 255.0 * 2.0 - 1.0
-                yield model(frames_run.contiguous())
+                yield model(prepared[start : stop + 1])
 
     def pair_scores(self, frames: np.ndarray | torch.Tensor, fps: float) -> np.ndarray:
         """The top-5% flow magnitude of every consecutive pair of sampled frames (float64, one host sync)."""
