@@ -122,3 +122,13 @@ def test_cuda_graphs_are_used_on_the_first_calling_thread_only(monkeypatch):
     assert seen == [([1.0, 1.0], False)]
     assert modes == ["reduce-overhead", None]
     assert wrapped._compiled_for_this_thread()[1] is True
+
+
+def test_copies_reach_tensors_inside_the_usual_containers():
+    from collections import namedtuple
+
+    pair = namedtuple("pair", "a b")
+    t = torch.ones(2)
+    out = compiling._copied({"x": [t, (t, 3)], "y": pair(t, "s")})
+    assert out["x"][0] is not t and torch.equal(out["x"][0], t) and out["x"][1][1] == 3
+    assert isinstance(out["y"], pair) and out["y"].a is not t and out["y"].b == "s"

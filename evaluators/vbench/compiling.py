@@ -65,18 +65,20 @@ class CompiledWithFallback(torch.nn.Module):
         # runs eagerly.
         self.__dict__["_compiled"] = torch.compile(module, dynamic=False, mode=mode)  # not a registered submodule
         self._graph_thread: int | None = None
+        self._thread_lock = threading.Lock()
 
     def _compiled_for_this_thread(self) -> tuple[Any, bool]:
         """The compiled callable to use on the calling thread, and whether it replays CUDA graphs."""
         if self.mode != "reduce-overhead":
             return self.__dict__["_compiled"], False
-        if self._graph_thread is None:
-            self._graph_thread = threading.get_ident()
-        if self._graph_thread == threading.get_ident():
-            return self.__dict__["_compiled"], True
-        if "_compiled_plain" not in self.__dict__:
-            self.__dict__["_compiled_plain"] = torch.compile(self.eager, dynamic=False, mode=None)
-        return self.__dict__["_compiled_plain"], False
+        with self._thread_lock:
+            if self._graph_thread is None:
+                self._graph_thread = threading.get_ident()
+            if self._graph_thread == threading.get_ident():
+                return self.__dict__["_compiled"], True
+            if "_compiled_plain" not in self.__dict__:
+                self.__dict__["_compiled_plain"] = torch.compile(self.eager, dynamic=False, mode=None)
+            return self.__dict__["_compiled_plain"], False
 
     def forward(self, *args: Any, **kwargs: Any) -> Any:
         if self.failed is None:
@@ -86,13 +88,26 @@ class CompiledWithFallback(torch.nn.Module):
                     # each call is a new step whose graph replay reuses the last one's output memory: hand out copies,
                     # so an output kept across calls (a list of batch scores) is never overwritten
                     torch.compiler.cudagraph_mark_step_begin()
-                    return torch.utils._pytree.tree_map_only(torch.Tensor, torch.clone, compiled(*args, **kwargs))
+                    return _copied(compiled(*args, **kwargs))
                 return compiled(*args, **kwargs)
             except Exception as exc:  # a compiler failure: fall back, keep the run going
                 self.failed = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
                 log.warning("torch.compile of %s failed (%s); running it eagerly from now on", self.label,
                             self.failed)
         return self.eager(*args, **kwargs)
+
+
+def _copied(outputs: Any) -> Any:
+    """``outputs`` with every tensor cloned (tensors, and tuples, lists and dicts of them, as models return)."""
+    if isinstance(outputs, torch.Tensor):
+        return outputs.clone()
+    if isinstance(outputs, tuple) and hasattr(outputs, "_fields"):  # a named tuple
+        return type(outputs)(*(_copied(item) for item in outputs))
+    if isinstance(outputs, (tuple, list)):
+        return type(outputs)(_copied(item) for item in outputs)
+    if isinstance(outputs, dict):
+        return {key: _copied(value) for key, value in outputs.items()}
+    return outputs
 
 
 def maybe_compiled(module: torch.nn.Module, enabled: bool, label: str, mode: str | None = None) -> torch.nn.Module:
