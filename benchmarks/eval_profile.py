@@ -1,14 +1,14 @@
 """Where our VBench dimensions spend their time on a GPU: per-dimension timings of option variants and
 the top CUDA kernels of one clip, on one synthetic one-minute 480x832 16 fps video held in memory.
 
-A tool for speed work, not an acceptance figure (that is ``eval_throughput.py``). Weights: the same
-full-size random weights ``eval_throughput.py`` stages. Each variant is ``dim:key=value,key=value``
-with keys ``batch`` (the evaluator's batch size), ``cudnn_benchmark`` (0/1), ``channels_last``
-(0/1, the model's memory format), ``half`` (0/1: fp16 weights, inputs cast, no autocast) and ``compile``
-(0/1: torch.compile of the model) and, for imaging_quality, ``scope`` (whole | parts: what its own compile covers,
-set on a fresh evaluator before the model loads) and, for motion_smoothness and dynamic_degree, ``lookup``
-(grid_sample | window: how AMT-S / RAFT read their correlation windows, on a fresh evaluator before the model
-loads) and ``mode`` (``default`` or a ``torch.compile`` mode such as ``reduce-overhead`` (CUDA graphs) for the
+A tool for speed work, not an acceptance figure (that is ``eval_throughput.py``). Weights: the same full-size
+random weights ``eval_throughput.py`` stages. Each variant is ``dim:key=value,key=value`` with keys ``batch``
+(the evaluator's batch size), ``cudnn_benchmark`` (0/1), ``channels_last`` (0/1, the model's memory format),
+``half`` (0/1: fp16 weights, inputs cast, no autocast) and ``compile`` (0/1: torch.compile of the model) and,
+for imaging_quality, ``scope`` (whole | parts: what its own compile covers, set on a fresh evaluator before
+the model loads) and, for motion_smoothness and dynamic_degree, ``lookup`` (grid_sample | window, and triton
+for RAFT: how AMT-S / RAFT read their correlation windows, on a fresh evaluator before the model loads) and
+``mode`` (``default`` or a ``torch.compile`` mode such as ``reduce-overhead`` (CUDA graphs) for the
 evaluator's own compile, set on a fresh evaluator before its model loads); the default variants are the ones
 worth comparing. The profile of each shared evaluator prints its clip's CUDA kernel time next to the clip's
 wall time: a kernel time well below the wall time means the GPU waits for the host (launches), which CUDA
@@ -35,7 +35,7 @@ from eval_throughput import DIMENSIONS, _captioned, ensure_staged, synthetic_min
 
 from evaluators.feed import clip_views, in_memory_sample
 from evaluators.vbench.compiling import maybe_compiled
-from evaluators.vbench.window_lookup import check_lookup
+from evaluators.vbench.window_lookup import RAFT_LOOKUP_CHOICES, check_lookup
 
 DEFAULT_VARIANTS = (
     "dynamic_degree:batch=8", "dynamic_degree:batch=8,cudnn_benchmark=1", "dynamic_degree:batch=20,cudnn_benchmark=1",
@@ -139,7 +139,7 @@ def main(staged: Path, out: Path, variants: str, seconds: int, profile_top: int)
         if "scope" in opts:  # imaging_quality's compile_scope, before its model loads (and compiles)
             evaluator.compile_scope = opts["scope"]
         if "lookup" in opts:  # motion_smoothness / dynamic_degree correlation lookup, before the model loads
-            evaluator.lookup = check_lookup(opts["lookup"])
+            evaluator.lookup = check_lookup(opts["lookup"], RAFT_LOOKUP_CHOICES)
         if "mode" in opts:  # torch.compile's mode for the evaluator's own compile, before its model loads
             evaluator.compile_mode = None if opts["mode"] == "default" else opts["mode"]
         if channels_last:  # the weights go channels_last BEFORE any compile (a compiled graph keeps their strides)

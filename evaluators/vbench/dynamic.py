@@ -35,7 +35,7 @@ from evaluators.vbench.catalog_motion import RAFT_LARGE_C_T_V1, RAFT_THINGS
 from evaluators.vbench.checkpointed import CheckpointClipEvaluator
 from evaluators.vbench.common import as_device_uint8
 from evaluators.vbench.compiling import maybe_compiled
-from evaluators.vbench.window_lookup import check_lookup
+from evaluators.vbench.window_lookup import RAFT_LOOKUP_CHOICES, check_lookup
 from longvgenbench.errors import VideoError, WeightsUnavailableError
 from longvgenbench.evaluation.api import ClipView, Level, MetricSpec
 from longvgenbench.weights import WeightFile
@@ -168,12 +168,13 @@ class DynamicDegreeEvaluator(CheckpointClipEvaluator):
     def __init__(self, device: str = "cpu", precision: str = "auto", batch_size: int | None = None,
                  verify_weights: bool = True, compile: str | bool = "auto", early_exit: bool = True,
                  lookup: str = "grid_sample") -> None:
-        """``lookup``: how RAFT reads its correlation windows, ``grid_sample`` (as torchvision, the default) or
+        """``lookup``: how RAFT reads its correlation windows, ``grid_sample`` (as torchvision, the default),
         ``window`` (one gathered block per query and level; the same values up to rounding, see
-        :mod:`evaluators.vbench.window_lookup`)."""
+        :mod:`evaluators.vbench.window_lookup`) or ``triton`` (that arithmetic as one Triton kernel per level on
+        CUDA, writing the update block's input directly: :mod:`evaluators.vbench.triton_lookup`)."""
         super().__init__(device, precision, batch_size, verify_weights, compile)
         self.early_exit = bool(early_exit)
-        self.lookup = check_lookup(lookup)
+        self.lookup = check_lookup(lookup, RAFT_LOOKUP_CHOICES)
 
     def protocol(self) -> dict[str, object]:
         return {

@@ -19,7 +19,8 @@ Outputs equal torchvision's ``raft(image1, image2, num_flow_updates)[-1]`` for e
 convolution algorithm's rounding; the tests compare them), and the module returns the pairs' top-5%
 flow magnitudes, so a compiled graph never writes full-size flows back to memory.
 
-``lookup="window"`` reads the correlation windows with :func:`window_lookup.window_bilinear` (one
+``lookup="window"`` (or ``"triton"``, the same arithmetic as one Triton kernel per level, see
+:mod:`evaluators.vbench.triton_lookup`) reads the correlation windows with :func:`window_lookup.window_bilinear` (one
 gathered 10 x 10 block per query and level instead of grid_sample's 4 gathers per window point; the
 same values up to rounding) from a pyramid kept in the volume's dtype (the fp32 cast of the
 grid_sample path copies exact values, which the window's fp32 blend reads just as well).
@@ -31,7 +32,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from evaluators.vbench.window_lookup import check_lookup, window_bilinear
+from evaluators.vbench.window_lookup import RAFT_LOOKUP_CHOICES, check_lookup, window_bilinear
 
 
 def coords_grid(batch: int, height: int, width: int, device: torch.device) -> torch.Tensor:
@@ -63,9 +64,15 @@ def correlation_pyramid(fmap1: torch.Tensor, fmap2: torch.Tensor, levels: int,
 def lookup(pyramid: list[torch.Tensor], coords: torch.Tensor, radius: int, method: str = "grid_sample") -> torch.Tensor:
     """Features (B, levels * (2r+1)^2, h, w) around ``coords`` (B, 2, h, w), as ``CorrBlock.index_pyramid``.
 
-    ``method``: ``grid_sample`` (as torchvision) or ``window`` (:func:`window_bilinear`, fp32 output).
+    ``method``: ``grid_sample`` (as torchvision), ``window`` (:func:`window_bilinear`, fp32 output) or ``triton``
+    (the same window arithmetic as one opaque op, a Triton kernel on CUDA: :mod:`evaluators.vbench.triton_lookup`).
     """
-    if check_lookup(method) == "window":
+    method = check_lookup(method, RAFT_LOOKUP_CHOICES)
+    if method == "triton":
+        from evaluators.vbench import triton_lookup  # registers the op
+
+        return triton_lookup.window_features(list(pyramid), coords.contiguous(), radius)
+    if method == "window":
         return _window_lookup(pyramid, coords, radius)
     side = 2 * radius + 1
     steps = torch.linspace(-radius, radius, side, device=coords.device)
@@ -129,7 +136,7 @@ class ConsecutivePairFlow(nn.Module):
         self.raft = raft
         self.iterations = int(iterations)
         self.fraction = float(fraction)
-        self.lookup = check_lookup(lookup)
+        self.lookup = check_lookup(lookup, RAFT_LOOKUP_CHOICES)
 
     def final_flows(self, frames: torch.Tensor) -> torch.Tensor:
         raft = self.raft

@@ -36,12 +36,14 @@ import torch
 from longvgenbench.errors import OptionError
 
 LOOKUP_CHOICES = ("grid_sample", "window")
+#: RAFT also has ``triton``: :mod:`evaluators.vbench.triton_lookup`, one kernel per level writing its features.
+RAFT_LOOKUP_CHOICES = (*LOOKUP_CHOICES, "triton")
 
 
-def check_lookup(lookup: str) -> str:
-    """``lookup`` if it is one of :data:`LOOKUP_CHOICES`, else an :class:`OptionError` naming the choices."""
-    if lookup not in LOOKUP_CHOICES:
-        raise OptionError(f"lookup must be one of {LOOKUP_CHOICES}, got {lookup!r}")
+def check_lookup(lookup: str, choices: tuple[str, ...] = LOOKUP_CHOICES) -> str:
+    """``lookup`` if it is one of ``choices``, else an :class:`OptionError` naming them."""
+    if lookup not in choices:
+        raise OptionError(f"lookup must be one of {choices}, got {lookup!r}")
     return lookup
 
 
