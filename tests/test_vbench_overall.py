@@ -204,6 +204,16 @@ def test_scores_are_cosines_and_batched_equals_single(evaluator) -> None:
     assert len({round(s, 6) for s in batched}) == 3  # different clips and captions give different numbers
 
 
+def test_the_engines_shared_device_copy_is_what_it_reads(evaluator) -> None:
+    frames = textured_video(17, 48, 80, seed=2)
+    clip = captioned_clips(frames, ["a red car"])[0]
+    plain = evaluator.score_clip(clip)["overall_consistency"]
+    assert evaluator.score_clip(replace(clip, device_frames=torch.from_numpy(clip.frames.copy()))) == {
+        "overall_consistency": plain}
+    other = torch.from_numpy(textured_video(17, 48, 80, seed=3)[: clip.frames.shape[0]].copy())
+    assert evaluator.score_clip(replace(clip, device_frames=other))["overall_consistency"] != plain
+
+
 def test_score_is_the_cosine_of_the_two_towers(evaluator, checkpoint) -> None:
     """Recompute one clip by hand from the towers: 8 middle frames, transform, normalised dot product."""
     frames = textured_video(17, 48, 80, seed=2)

@@ -30,10 +30,18 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from evaluators._frames import check_frames, clip_label
+from evaluators._frames import check_frames, clip_label, frames_source
 from evaluators.vbench.base import VBenchImageEvaluator
 from evaluators.vbench.catalog_motion import VICLIP_L14
-from evaluators.vbench.common import CLIP_MEAN, CLIP_STD, autocast, center_crop, normalise, shorter_side_size
+from evaluators.vbench.common import (
+    CLIP_MEAN,
+    CLIP_STD,
+    as_device_uint8,
+    autocast,
+    center_crop,
+    normalise,
+    shorter_side_size,
+)
 from evaluators.vbench.viclip.checkpoint import load_viclip
 from evaluators.vbench.viclip.model import ViCLIP
 from evaluators.vbench.viclip.tokenizer import ViCLIPTokenizer
@@ -126,16 +134,17 @@ class OverallConsistencyEvaluator(VBenchImageEvaluator, ClipEvaluator):
                 self._text_cache[caption] = feat
         return torch.stack([self._text_cache[c] for c in captions])
 
-    def video_features(self, clips_frames: Sequence[np.ndarray]) -> torch.Tensor:
-        """L2-normalised fp32 video features (len(clips_frames), D) of uint8 (T, H, W, 3) clips, in batches."""
+    def video_features(self, clips_frames: Sequence[np.ndarray | torch.Tensor]) -> torch.Tensor:
+        """L2-normalised fp32 video features (len(clips_frames), D) of uint8 (T, H, W, 3) clips (numpy, or tensors
+        on the device), in batches."""
         bundle = self.model()
         outputs = []
         with torch.inference_mode():
             for start in range(0, len(clips_frames), self.batch_size):
                 batch = []
                 for frames in clips_frames[start : start + self.batch_size]:
-                    picked = frames[middle_frame_indices(frames.shape[0])]
-                    pixels = torch.from_numpy(np.ascontiguousarray(picked)).to(self.device, non_blocking=True)
+                    picked = frames[middle_frame_indices(frames.shape[0])]  # 8 frames, wherever the clip is
+                    pixels = as_device_uint8(picked, self.device)
                     batch.append(viclip_preprocess(pixels.permute(0, 3, 1, 2).float()))
                 with autocast(self.precision, self.device):
                     outputs.append(bundle.model.encode_video(torch.stack(batch)).float())
@@ -143,7 +152,8 @@ class OverallConsistencyEvaluator(VBenchImageEvaluator, ClipEvaluator):
 
     def score_clips(self, clips: Sequence[ClipView]) -> list[float]:
         """Scores of many clips at once (batched video forward passes); same numbers as ``score_clip``."""
-        frames = [check_frames(clip.frames, clip) for clip in clips]
+        # the engine's shared device copy of a clip when there is one: no upload of the 8 frames per clip
+        frames = [frames_source(clip, check_frames(clip.frames, clip)) for clip in clips]
         captions = [self._caption(clip) for clip in clips]
         sims = (self.video_features(frames) * self.text_features(captions)).sum(dim=-1)
         return [float(v) for v in sims.double().cpu()]
