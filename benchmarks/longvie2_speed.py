@@ -4,8 +4,9 @@ The numbers the model produces do not matter here, the time does: one 81-frame c
 352x640 is 21 latent frames of 44x80 (18,480 tokens) plus 2 history latent frames (1,760
 tokens), 50 Euler steps with CFG (batched into one forward of batch 2 unless --no-batched-cfg),
 the dense and sparse control branches in both passes. The VAE (real size, random weights)
-encodes every clip input (first frame + 80 zeros, depth and track videos, their first frames,
-5 history frames) and decodes the 81 frames. The text and CLIP encoders are not timed (once
+encodes every clip input (first frame + 80 zeros, depth and track videos, their first frames, in
+one batch as the pipeline's ``batched_vae`` does unless --vae-one-by-one; 5 history frames) and
+decodes the 81 frames. The text and CLIP encoders are not timed (once
 per clip, well under a second on the GPU); say so when quoting.
 
 Modes: ``none`` (everything resident), ``group`` (diffusers' leaf-level group offloading with
@@ -94,7 +95,9 @@ def random_conditioning(cfg: LongVie2Config, sampler: SamplerConfig, device: tor
                         dense=r(1, 36, f, h, w), sparse=r(1, 36, f, h, w), history=r(1, 16, 2, h, w))
 
 
-def time_vae(sampler: SamplerConfig, device: torch.device, tiling: bool) -> dict[str, float]:
+def time_vae(sampler: SamplerConfig, device: torch.device, tiling: bool, batched: bool = True) -> dict[str, float]:
+    """VAE seconds of one clip: its five 81-frame encodes (in one batch when ``batched``, as the pipeline's
+    ``batched_vae``), the history encode, and the decode."""
     from diffusers import AutoencoderKLWan
 
     vae = AutoencoderKLWan().to(device, torch.bfloat16).eval()
@@ -102,11 +105,13 @@ def time_vae(sampler: SamplerConfig, device: torch.device, tiling: bool) -> dict
         vae.enable_tiling()
     h, w, t = sampler.height, sampler.width, sampler.num_frames
     x = torch.rand(1, 3, t, h, w, device=device, dtype=torch.bfloat16) * 2 - 1
+    first = x[:, :, :1].expand(-1, -1, t, -1, -1).contiguous()
+    clip_videos = (x, x, x, first, first)  # first frame + zeros, depth, depth's first, track, track's first
+    groups = [torch.cat(clip_videos)] if batched else list(clip_videos)
     torch.cuda.synchronize()
     start = time.perf_counter()
     with torch.no_grad():
-        for video in (x, x, x, x[:, :, :1].expand(-1, -1, t, -1, -1).contiguous(),
-                      x[:, :, :1].expand(-1, -1, t, -1, -1).contiguous(), x[:, :, :5]):
+        for video in (*groups, x[:, :, :5]):
             latents = vae.encode(video).latent_dist.mode()
         encode_s = time.perf_counter() - start
         full = torch.randn(1, 16, 1 + (t - 1) // 4, h // 8, w // 8, device=device, dtype=torch.bfloat16)
@@ -244,6 +249,8 @@ def main() -> None:
     parser.add_argument("--jsonl-out", default=None, help="append one JSON line per variant here")
     parser.add_argument("--vae-tiling", action="store_true")
     parser.add_argument("--skip-vae", action="store_true")
+    parser.add_argument("--vae-one-by-one", action="store_true",
+                        help="encode a clip's five 81-frame videos one at a time (the pipeline's batched_vae=false)")
     parser.add_argument("--json-out", default=None)
     parser.add_argument("--smoke", action="store_true", help="tiny config on CPU: checks the script only")
     parser.add_argument("--profile-out", default=None,
@@ -294,13 +301,14 @@ def main() -> None:
 
     kernel_groups = {} if not args.profile_out or smoke else {"profiled_step_kernel_seconds": profile_step(
         model, noise, cond, not args.no_batched_cfg, args.attention, args.profile_out)}
-    vae = {} if args.skip_vae or smoke else time_vae(sampler, device, args.vae_tiling)
+    vae = {} if args.skip_vae or smoke else time_vae(sampler, device, args.vae_tiling, not args.vae_one_by_one)
     clip_s = dit_s + vae.get("vae_encode_s", 0.0) + vae.get("vae_decode_s", 0.0)
     result = {
         "device": "cpu (smoke)" if smoke else torch.cuda.get_device_name(), "torch": torch.__version__,
         "mode": args.mode,
         "batched_cfg": not args.no_batched_cfg, "compile": args.compile, "compile_mode": args.compile_mode,
         "attention": args.attention, "fuse_qkv": args.fuse_qkv, "steps": args.steps,
+        "vae_encodes": "one by one" if args.vae_one_by_one else "a clip's five 81-frame videos in one batch",
         "measured_steps": measured, "extrapolated": measured != args.steps,
         "build_s": round(build_s, 1), "seconds_per_step": round(per_step, 3),
         "step_min_s": round(min(step_times), 3), "step_max_s": round(max(step_times), 3),

@@ -109,13 +109,14 @@ class ClipPipeline:
     def __init__(self, transformer: LongVie2Transformer, components: WanComponents, sampler: SamplerConfig,
                  device: str = "cpu", dtype: torch.dtype = torch.float32, *, text_encoder_device: str | None = None,
                  offload: str = "none", vae_tiling: bool = False, batched_cfg: bool = True,
-                 attention: str = "auto") -> None:
+                 attention: str = "auto", batched_vae: bool = True) -> None:
         if offload not in OFFLOAD_MODES:
             raise ValueError(f"offload must be one of {OFFLOAD_MODES}, got {offload!r}")
         attention_backend(attention)  # validates the name
         self.attention = attention
         self.transformer, self.components, self.sampler = transformer, components, sampler
         self.device, self.dtype, self.offload, self.batched_cfg = torch.device(device), dtype, offload, batched_cfg
+        self.batched_vae = batched_vae
         self.text_device = torch.device(text_encoder_device or device)
         self._text_cache: dict[str, torch.Tensor] = {}
         transformer.to(dtype=dtype).eval()
@@ -157,10 +158,33 @@ class ClipPipeline:
     @torch.no_grad()
     def encode_video(self, video: torch.Tensor) -> torch.Tensor:
         """Normalised latent mode of a (1, 3, T, H, W) [-1, 1] video; T = 1 + 4k gives 1 + k frames."""
+        return self.encode_videos([video])[0]
+
+    @torch.no_grad()
+    def encode_videos(self, videos: list[torch.Tensor]) -> list[torch.Tensor]:
+        """:meth:`encode_video` of several videos of one shape: one batched VAE call when ``batched_vae``.
+
+        Why: a clip encodes five 81-frame videos (the first frame and each control's first frame, each followed
+        by zeros, and the two control videos). The VAE walks each through its causal time chunks at a size that
+        leaves the GPU under-used; batching them walks the chunks once. Each video's latents are computed from
+        its own frames only (the VAE has no batch coupling), so only the rounding of batched kernels can differ.
+        """
         vae = self._use(self.components.vae)
-        raw = vae.encode(video.to(self.device, vae.dtype)).latent_dist.mode().float()
-        mean, std = self._vae_stats(raw)
-        return (raw - mean) / std
+        if self.batched_vae:  # one call per shape, in order of first appearance
+            groups: dict[tuple[int, ...], list[int]] = {}
+            for index, video in enumerate(videos):
+                groups.setdefault(tuple(video.shape), []).append(index)
+            batches = list(groups.values())
+        else:
+            batches = [[index] for index in range(len(videos))]
+        out: list[torch.Tensor] = [torch.empty(0)] * len(videos)
+        for batch in batches:
+            stacked = torch.cat([videos[index] for index in batch]).to(self.device, vae.dtype)
+            raw = vae.encode(stacked).latent_dist.mode().float()
+            mean, std = self._vae_stats(raw)
+            for index, latents in zip(batch, ((raw - mean) / std).split(1), strict=True):
+                out[index] = latents
+        return out
 
     @torch.no_grad()
     def decode(self, latents: torch.Tensor) -> torch.Tensor:
@@ -168,19 +192,28 @@ class ClipPipeline:
         mean, std = self._vae_stats(latents)
         return vae.decode((latents * std + mean).to(self.device, vae.dtype), return_dict=False)[0]
 
+    @staticmethod
+    def _first_frame_video(frame: np.ndarray, num_frames: int) -> torch.Tensor:
+        """The frame followed by ``num_frames - 1`` zero frames, as Wan2.1 I2V encodes its ``y``."""
+        video = to_video_tensor(frame[None])
+        return torch.cat([video, torch.zeros(1, 3, num_frames - 1, *video.shape[3:])], dim=2)
+
+    @staticmethod
+    def _masked(first_frame_latents: torch.Tensor) -> torch.Tensor:
+        """mask 4 (ones on latent frame 0) | the first-frame video's latents 16."""
+        mask = torch.zeros(1, MASK_CHANNELS, *first_frame_latents.shape[2:], device=first_frame_latents.device)
+        mask[:, :, 0] = 1.0
+        return torch.cat([mask, first_frame_latents], dim=1)
+
     def _first_frame_condition(self, frame: np.ndarray, num_frames: int) -> torch.Tensor:
         """mask 4 | VAE(frame followed by zero frames) 16, as Wan2.1 I2V builds its ``y``."""
-        video = to_video_tensor(frame[None])
-        video = torch.cat([video, torch.zeros(1, 3, num_frames - 1, *video.shape[3:])], dim=2)
-        latents = self.encode_video(video)
-        mask = torch.zeros(1, MASK_CHANNELS, *latents.shape[2:], device=latents.device)
-        mask[:, :, 0] = 1.0
-        return torch.cat([mask, latents], dim=1)
+        return self._masked(self.encode_video(self._first_frame_video(frame, num_frames)))
 
     def control_tensor(self, frames: np.ndarray) -> torch.Tensor:
         """control latents 16 | mask 4 | first-control-frame latents 16 (36 channels)."""
-        latents = self.encode_video(to_video_tensor(frames))
-        return torch.cat([latents, self._first_frame_condition(frames[0], frames.shape[0])], dim=1)
+        control, first = self.encode_videos([to_video_tensor(frames),
+                                             self._first_frame_video(frames[0], frames.shape[0])])
+        return torch.cat([control, self._masked(first)], dim=1)
 
     @torch.no_grad()
     def encode_text(self, prompt: str) -> torch.Tensor:
@@ -211,11 +244,17 @@ class ClipPipeline:
     def conditioning(self, inputs: ClipInputs) -> Conditioning:
         cfg = self.sampler
         first = resize_frames(inputs.first_frame, cfg.height, cfg.width)
-        image_condition = self._first_frame_condition(first, cfg.num_frames)
-        dense = None if inputs.depth is None else self.control_tensor(
-            resize_frames(inputs.depth, cfg.height, cfg.width))
-        sparse = None if inputs.track is None else self.control_tensor(
-            resize_frames(inputs.track, cfg.height, cfg.width))
+        # the clip's 81-frame videos, encoded together: the first frame's, then each control and its first frame's
+        videos = {"first": self._first_frame_video(first, cfg.num_frames)}
+        for name, control in (("dense", inputs.depth), ("sparse", inputs.track)):
+            if control is not None:
+                frames = resize_frames(control, cfg.height, cfg.width)
+                videos[name] = to_video_tensor(frames)
+                videos[f"{name}_first"] = self._first_frame_video(frames[0], frames.shape[0])
+        latents = dict(zip(videos, self.encode_videos(list(videos.values())), strict=True))
+        image_condition = self._masked(latents["first"])
+        dense, sparse = (torch.cat([latents[name], self._masked(latents[f"{name}_first"])], dim=1)
+                         if name in latents else None for name in ("dense", "sparse"))
         history = None
         if inputs.history is not None and len(inputs.history) > 0:
             frames = resize_frames(inputs.history, cfg.height, cfg.width)

@@ -119,3 +119,31 @@ def test_missing_controls_and_bad_options_are_clear_errors(tmp_path: Path, weigh
         LongVie2Model(height=100)
     with pytest.raises(WeightsUnavailableError, match=r"no \*\.safetensors"):
         LongVie2Model(weights=str(tmp_path / "nowhere")).fingerprint()
+
+
+def test_batched_vae_encodes_equal_one_by_one_and_keep_order(weights: Path):
+    """A clip's 81-frame videos go through the VAE in one batch per shape; each video's latents are its own."""
+    pipe = LongVie2Model(weights=str(weights), **OPTIONS).pipeline()
+    g = torch.Generator().manual_seed(0)
+    videos = [torch.rand(1, 3, 9, 32, 48, generator=g) * 2 - 1 for _ in range(3)]
+    videos.insert(1, torch.rand(1, 3, 5, 32, 48, generator=g) * 2 - 1)  # another shape: its own call
+    calls = []
+    vae = pipe.components.vae
+    original = vae.encode
+
+    def counting(x, *args, **kwargs):
+        calls.append(x.shape[0])
+        return original(x, *args, **kwargs)
+
+    vae.encode = counting
+    try:
+        batched = pipe.encode_videos(videos)
+        pipe.batched_vae = False
+        single = pipe.encode_videos(videos)
+    finally:
+        vae.encode, pipe.batched_vae = original, True
+    assert calls == [3, 1, 1, 1, 1, 1]
+    assert [tuple(b.shape) for b in batched] == [(1, 16, 3, 4, 6), (1, 16, 2, 4, 6), (1, 16, 3, 4, 6), (1, 16, 3, 4, 6)]
+    for b, s in zip(batched, single, strict=True):
+        torch.testing.assert_close(b, s, rtol=1e-5, atol=1e-5)
+    assert not torch.allclose(batched[0], batched[2])
