@@ -24,6 +24,7 @@ import torch
 
 from baselines.gamecraft.camera import action_plucker
 from baselines.gamecraft.model import REAL_CONFIG, TINY_CONFIG, DeepCache, GameCraftTransformer
+from benchmarks.speed_cases._common import seconds_per_step
 from benchmarks.speed_cases._common import sync as _sync
 
 ACTIONS_PER_CLIP = 125 / 33
@@ -42,16 +43,6 @@ def _build(tiny: bool, device: str, dtype: torch.dtype) -> GameCraftTransformer:
             else:
                 p.normal_(0, 0.02, generator=g)
     return model.to(dtype).eval()
-
-
-def _time(fn, device: str, repeats: int) -> float:
-    fn()  # warm-up
-    _sync(device)
-    start = time.perf_counter()
-    for _ in range(repeats):
-        fn()
-    _sync(device)
-    return (time.perf_counter() - start) / repeats
 
 
 def measure(device: str, tiny: bool, measure_steps: int) -> dict:
@@ -74,9 +65,9 @@ def measure(device: str, tiny: bool, measure_steps: int) -> dict:
     pooled = torch.randn(2, config.pooled_dim, device=device, dtype=dtype)
     cache = DeepCache()
     with torch.no_grad():
-        full = _time(lambda: model(x, t, text, mask, pooled, plucker, cache=cache), device, measure_steps)
-        cached = _time(lambda: model(x, t, text, mask, pooled, plucker, cache=cache, reuse_cache=True), device,
-                       measure_steps)
+        full = seconds_per_step(lambda: model(x, t, text, mask, pooled, plucker, cache=cache), measure_steps, device)
+        cached = seconds_per_step(lambda: model(x, t, text, mask, pooled, plucker, cache=cache, reuse_cache=True),
+                                  measure_steps, device)
     model = cache = None  # free the DiT before the VAE runs
     if device.startswith("cuda"):
         torch.cuda.empty_cache()
@@ -88,9 +79,9 @@ def measure(device: str, tiny: bool, measure_steps: int) -> dict:
         vae.enable_tiling()
         with torch.no_grad():
             image = torch.randn(1, 3, 1, height, width, device=device, dtype=torch.float16)
-            vae_encode = _time(lambda: vae.encode(image), device, 1)
+            vae_encode = seconds_per_step(lambda: vae.encode(image), 1, device)
             latents = torch.randn(1, 16, 9, height // 8, width // 8, device=device, dtype=torch.float16)
-            vae_decode = _time(lambda: vae.decode(latents), device, 1)
+            vae_decode = seconds_per_step(lambda: vae.decode(latents), 1, device)
     per_action = FULL_STEPS * full + CACHED_STEPS * cached + (vae_decode or 0.0)
     per_clip = ACTIONS_PER_CLIP * per_action + (vae_decode or 0.0)
     return {

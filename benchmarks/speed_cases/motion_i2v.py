@@ -24,6 +24,7 @@ from baselines.motion_i2v.config import (
     stage2_config,
 )
 from baselines.motion_i2v.unet3d import MotionI2VUNet
+from benchmarks.speed_cases._common import seconds_per_step
 from benchmarks.speed_cases._common import sync as _sync
 
 SEGMENTS_PER_CLIP = 3  # baselines.motion_i2v.adapter.native_segments_per_clip(81, 16.0)
@@ -63,13 +64,7 @@ def measure(device: str, tiny: bool, measure_steps: int) -> dict:
     with torch.no_grad():
         for key, run in (("stage1", lambda: unet1(x1, t, text, stride=stride)),
                          ("stage2", lambda: unet2(x2, t, text, flow=flow))):
-            run()  # warm-up
-            _sync(device)
-            start = time.perf_counter()
-            for _ in range(measure_steps):
-                run()
-            _sync(device)
-            times[key] = (time.perf_counter() - start) / measure_steps
+            times[key] = seconds_per_step(run, measure_steps, device)
     vae_seconds = None
     if not tiny:
         from diffusers import AutoencoderKL
