@@ -132,3 +132,28 @@ def test_copies_reach_tensors_inside_the_usual_containers():
     out = compiling._copied({"x": [t, (t, 3)], "y": pair(t, "s")})
     assert out["x"][0] is not t and torch.equal(out["x"][0], t) and out["x"][1][1] == 3
     assert isinstance(out["y"], pair) and out["y"].a is not t and out["y"].b == "s"
+
+
+def test_dynamic_batch_compiles_once_for_every_batch_size_but_one(monkeypatch):
+    """Dynamic degree's runs hold 2 to 10 pairs: one graph serves them all (a batch of 1 specialises, apart)."""
+    real_compile = torch.compile
+    graphs = []
+
+    def counting_backend(graph_module, example_inputs):
+        graphs.append([tuple(t.shape) for t in example_inputs if isinstance(t, torch.Tensor)])
+        return graph_module.forward
+
+    monkeypatch.setattr(torch, "compile", lambda module, **options: real_compile(module, backend=counting_backend,
+                                                                                  **options))
+    torch._dynamo.reset()
+    model = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.ReLU())
+    wrapped = compiling.maybe_compiled(model, True, "test_model", dynamic_batch=True)
+    for batch in (5, 2, 7, 3):
+        x = torch.randn(batch, 3)
+        torch.testing.assert_close(wrapped(x), model(x))
+    assert len(graphs) == 1 and wrapped.failed is None
+    static = compiling.maybe_compiled(torch.nn.Linear(3, 4), True, "static_model")
+    for batch in (5, 2):
+        static(torch.randn(batch, 3))
+    assert len(graphs) == 3  # without it, one graph per batch size
+    torch._dynamo.reset()

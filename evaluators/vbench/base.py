@@ -79,7 +79,7 @@ class VBenchImageEvaluator(Evaluator):
         return {
             "definition": f"vbench 0.1.5 {self.name}", "precision": self.precision, "batch_size": self.batch_size,
             "checkpoints": {key: str(path) for key, path in self._overrides.items()} or "weights registry",
-            "compiled": self.compiled,
+            "compiled": self.compiled, "compile_mode": self.compile_mode if self.compiled else None,
         }
 
     def compiled_if_asked(self, module: torch.nn.Module) -> torch.nn.Module:

@@ -45,9 +45,15 @@ class CompiledWithFallback(torch.nn.Module):
     A genuine input error is not hidden: the eager retry raises it again.
     """
 
-    def __init__(self, module: torch.nn.Module, label: str, mode: str | None = None) -> None:
+    def __init__(self, module: torch.nn.Module, label: str, mode: str | None = None,
+                 dynamic_batch: bool = False) -> None:
         """``mode``: ``torch.compile``'s mode (None: the default; ``reduce-overhead``: CUDA graphs, which replay a
         recorded graph per input shape instead of launching each kernel from Python).
+
+        ``dynamic_batch``: the first input's first dimension is compiled as a symbol, so calls with any number of
+        items share one compiled graph (CUDA graphs still record one replay per size, which is cheap); for a model
+        fed batches of varying size (dynamic degree's runs of pairs), where one compile per size would cost a
+        minute each.
 
         CUDA graphs are used on one thread only, the first that calls: PyTorch keeps its recorded graphs per
         thread, and the engine's side-by-side mode (``--evaluators-at-once``) calls from a pool of threads, which
@@ -59,6 +65,7 @@ class CompiledWithFallback(torch.nn.Module):
         self.label = label
         self.mode = mode
         self.failed: str | None = None
+        self.dynamic_batch = bool(dynamic_batch)
         # dynamic=False: one specialised graph per input shape. A benchmark's videos share a few shapes, and
         # dynamo's automatic dynamic shapes would otherwise recompile for symbolic sizes on the second shape
         # seen (general kernels for every later clip, not measured here); past the recompile limit a new shape
@@ -84,6 +91,8 @@ class CompiledWithFallback(torch.nn.Module):
         if self.failed is None:
             try:
                 compiled, graphs = self._compiled_for_this_thread()
+                if self.dynamic_batch and args and isinstance(args[0], torch.Tensor):
+                    torch._dynamo.maybe_mark_dynamic(args[0], 0)  # a size the code specialises (1) compiles apart
                 if graphs:
                     # each call is a new step whose graph replay reuses the last one's output memory: hand out copies,
                     # so an output kept across calls (a list of batch scores) is never overwritten
@@ -110,7 +119,8 @@ def _copied(outputs: Any) -> Any:
     return outputs
 
 
-def maybe_compiled(module: torch.nn.Module, enabled: bool, label: str, mode: str | None = None) -> torch.nn.Module:
-    """``module`` itself, or wrapped in :class:`CompiledWithFallback` (with ``torch.compile``'s ``mode``) when
-    ``enabled``."""
-    return CompiledWithFallback(module, label, mode) if enabled else module
+def maybe_compiled(module: torch.nn.Module, enabled: bool, label: str, mode: str | None = None,
+                   dynamic_batch: bool = False) -> torch.nn.Module:
+    """``module`` itself, or wrapped in :class:`CompiledWithFallback` (with ``torch.compile``'s ``mode`` and
+    ``dynamic_batch``) when ``enabled``."""
+    return CompiledWithFallback(module, label, mode, dynamic_batch) if enabled else module

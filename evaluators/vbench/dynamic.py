@@ -21,7 +21,7 @@ is present it is converted to torchvision's layout on load (:func:`raft_things_t
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import ClassVar
 
@@ -48,6 +48,9 @@ TOP_FRACTION = 0.05
 # one pair's correlation entry: the half-precision volume (2 bytes) and its fp32 pyramid (4 x 4/3 bytes)
 RAFT_VOLUME_BYTES_PER_ENTRY = 2 + 4 * 4 / 3
 THRESHOLD_PER_256_PX = 6.0
+# A run of one pair would specialise the compiled RAFT (compiled for any number of pairs) to a batch of one: a second
+# compile of about a minute. A static clip's last run may therefore hold one pair more than its decision needs.
+MIN_RUN_PAIRS = 2
 
 # Original RAFT names (princeton-vl, as in raft-things.pth) -> torchvision's RAFT names.
 _ENCODER_RULES: tuple[tuple[str, str], ...] = (
@@ -123,6 +126,23 @@ def is_dynamic(pair_scores: np.ndarray, num_sampled_frames: int, thres: float) -
     return int(np.count_nonzero(np.asarray(pair_scores) > thres)) >= required_count(num_sampled_frames)
 
 
+def pairs_before_settled(needed: int, above: int, remaining: int) -> int:
+    """How many more pairs must be scored, at least, before a clip's decision can be settled.
+
+    With ``above`` of the ``needed`` pairs found and ``remaining`` pairs left, the clip turns dynamic no sooner than
+    after ``needed - above`` more pairs (all above) and static no sooner than after ``remaining - (needed - above) + 1``
+    (all below). A run of at most this many pairs therefore never computes a pair past the one that settles the
+    decision: a moving protocol clip (10 of 40 pairs needed) runs 10 pairs, not the 16 of two fixed runs of 8.
+    """
+    to_dynamic = needed - above
+    return max(1, min(to_dynamic, remaining - to_dynamic + 1, remaining))
+
+
+def run_pairs(cap: int, wanted: int) -> int:
+    """Pairs in the next RAFT forward: ``wanted`` but at least :data:`MIN_RUN_PAIRS` and at most ``cap``."""
+    return max(1, min(cap, max(MIN_RUN_PAIRS, wanted)))
+
+
 def sintel_padding(height: int, width: int) -> tuple[int, int, int, int]:
     """(left, right, top, bottom) replicate padding to multiples of 8, split evenly like RAFT's InputPadder."""
     pad_h = (8 - height % 8) % 8
@@ -150,7 +170,8 @@ class DynamicDegreeEvaluator(CheckpointClipEvaluator):
     name: ClassVar[str] = "dynamic_degree"
     # 1.1: compiled on CUDA by default (rounding ~1e-6); 1.2: frames encoded once per run of pairs (rounding)
     # 1.3: frames above the protocol size run fewer pairs per forward (correlation memory budget; rounding)
-    version: ClassVar[str] = "1.3"
+    # 1.4: runs sized to what the decision still needs (other batch shapes: rounding)
+    version: ClassVar[str] = "1.4"
     metrics: ClassVar[tuple[MetricSpec, ...]] = (
         MetricSpec(
             "dynamic_degree", Level.CLIP, True,
@@ -161,8 +182,9 @@ class DynamicDegreeEvaluator(CheckpointClipEvaluator):
     )
 
     candidates: ClassVar[tuple[WeightFile, ...]] = (RAFT_LARGE_C_T_V1, RAFT_THINGS)
-    # 8 pairs (9 frames) per forward: 2.5 GiB of GPU memory, 12% faster than 4 (RESULTS.md); divides a clip's 40
-    default_batch_size: ClassVar[int] = 8
+    # at most 10 pairs (11 frames) per forward, about 3 GiB of GPU memory (8 took 2.5 GiB and ran 12% faster than 4,
+    # RESULTS.md): a protocol clip needs 10 pairs above the threshold, so a moving clip settles in one run
+    default_batch_size: ClassVar[int] = 10
     compile_mode: ClassVar[str | None] = "reduce-overhead"  # CUDA graphs: 9% faster on an H100 (RESULTS.md)
 
     def __init__(self, device: str = "cpu", precision: str = "auto", batch_size: int | None = None,
@@ -207,10 +229,16 @@ class DynamicDegreeEvaluator(CheckpointClipEvaluator):
         """torchvision's RAFT behind :class:`raft_pairs.ConsecutivePairFlow` (each frame encoded once, only the last
         flow upsampled), compiled as a whole when ``self.compiled``: it maps N + 1 frames to N pair scores."""
         pairs = raft_pairs.ConsecutivePairFlow(model, RAFT_ITERATIONS, TOP_FRACTION, self.lookup)
-        return maybe_compiled(pairs, self.compiled, self.name, self.compile_mode)
+        # runs hold 1 to batch-size pairs (sized to the decision): one graph for every run length
+        return maybe_compiled(pairs, self.compiled, self.name, self.compile_mode, dynamic_batch=True)
 
-    def _batch_scores(self, frames: np.ndarray | torch.Tensor, fps: float) -> Iterator[torch.Tensor]:
-        """Top-5% flow magnitudes of consecutive sampled pairs, one device tensor per batch (no host sync)."""
+    def _batch_scores(self, frames: np.ndarray | torch.Tensor, fps: float,
+                      next_size: Callable[[], int] | None = None) -> Iterator[torch.Tensor]:
+        """Top-5% flow magnitudes of consecutive sampled pairs, one device tensor per run of pairs (no host sync).
+
+        ``next_size`` (called before each run, after the consumer has read the previous one) says how many pairs the
+        next run should hold; runs never pass the batch size or the correlation memory budget. Without it every run
+        is that cap."""
         sampled = frames[:: sampling_interval(fps)]
         if len(sampled) < 2:
             return
@@ -225,9 +253,12 @@ class DynamicDegreeEvaluator(CheckpointClipEvaluator):
             # every sampled frame padded and scaled once, up front: with early exit the host waits for each run's
             # scores, and the next run then only slices (the GPU no longer idles while the host prepares frames)
             prepared = F.pad(video.float(), pad, mode="replicate") / 255.0 * 2.0 - 1.0
-            for start in range(0, len(sampled) - 1, step):
-                stop = min(start + step, len(sampled) - 1)
+            start, pairs = 0, len(sampled) - 1
+            while start < pairs:
+                size = step if next_size is None else run_pairs(step, next_size())
+                stop = min(start + size, pairs)
                 yield model(prepared[start : stop + 1])
+                start = stop
 
     def pair_scores(self, frames: np.ndarray | torch.Tensor, fps: float) -> np.ndarray:
         """The top-5% flow magnitude of every consecutive pair of sampled frames (float64, one host sync)."""
@@ -240,7 +271,8 @@ class DynamicDegreeEvaluator(CheckpointClipEvaluator):
         The decision only counts pairs above the threshold: once ``required_count`` of them are above
         (dynamic), or too few pairs remain to reach it (static), the rest of the clip cannot change the
         outcome, so its flow is not computed (``early_exit=False`` computes every pair). Same decision
-        as :func:`is_dynamic` over all pairs, always.
+        as :func:`is_dynamic` over all pairs, always. Each run holds at most the pairs the decision needs before it
+        could settle (:func:`pairs_before_settled`), so no pair after the settling one is ever computed.
         """
         if not self.early_exit:
             return is_dynamic(self.pair_scores(frames, fps), self._num_sampled(frames, fps), self._thres(frames))
@@ -248,7 +280,11 @@ class DynamicDegreeEvaluator(CheckpointClipEvaluator):
         needed, remaining, above = required_count(num_sampled), max(0, num_sampled - 1), 0
         if remaining == 0:
             return False
-        for scores in self._batch_scores(frames, fps):
+
+        def unsettled_pairs() -> int:
+            return pairs_before_settled(needed, above, remaining)
+
+        for scores in self._batch_scores(frames, fps, unsettled_pairs):
             above += int(torch.count_nonzero(scores.double() > self._thres(frames)))
             remaining -= scores.shape[0]
             if above >= needed or above + remaining < needed:
