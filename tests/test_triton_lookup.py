@@ -92,3 +92,32 @@ def test_triton_is_a_raft_choice_only() -> None:
     assert DynamicDegreeEvaluator(verify_weights=False, lookup="triton").protocol()["correlation_lookup"] == "triton"
     with pytest.raises(OptionError, match="lookup must be one of"):
         MotionSmoothnessEvaluator(lookup="triton")
+
+
+def test_the_kernel_compiles_for_an_h100_without_one():
+    """Triton's CPU interpreter skips the compiler's checks (a non-constexpr ``static_range`` bound passed there and
+    failed on the first GPU): compile the kernel to an sm_90 cubin here, with the launcher's argument kinds."""
+    triton = pytest.importorskip("triton")
+    from triton.backends.compiler import GPUTarget
+    from triton.compiler import ASTSource
+
+    signature = {"volume": "*fp16", "coords": "*fp32", "out": "*fp32", "queries": "i32", "map_height": "i32",
+                 "map_width": "i32", "scale": "fp32", "channel_offset": "i32", "out_channels": "i32",
+                 "RADIUS": "constexpr", "SIDE": "constexpr", "ROWS": "constexpr", "BLOCK": "constexpr",
+                 "COLS": "constexpr"}
+    constants = {"RADIUS": 4, "SIDE": 9, "ROWS": 10, "BLOCK": triton_lookup.BLOCK_QUERIES, "COLS": 16}
+    source = ASTSource(fn=triton_lookup._kernel(), signature=signature, constexprs=constants)
+    try:
+        compiled = triton.compile(source, target=GPUTarget("cuda", 90, 32))
+    except RuntimeError as exc:  # no ptxas in this Triton build: nothing to check against
+        if "ptxas" in str(exc):
+            pytest.skip(f"Triton cannot assemble for sm_90 here: {exc}")
+        raise
+    assert compiled.asm["cubin"]
+
+
+def test_auto_lookup_is_the_kernel_on_cuda_in_the_fast_precision_only():
+    assert DynamicDegreeEvaluator(verify_weights=False).lookup == "grid_sample"  # CPU: exactly torchvision's reads
+    assert DynamicDegreeEvaluator("cuda", verify_weights=False).lookup == "triton"
+    assert DynamicDegreeEvaluator("cuda", "fp32", verify_weights=False).lookup == "grid_sample"  # parity runs
+    assert DynamicDegreeEvaluator("cuda", verify_weights=False, lookup="window").lookup == "window"

@@ -55,9 +55,10 @@ def _kernel() -> Any:
 
     @triton.jit
     def window_features_kernel(volume, coords, out, queries, map_height, map_width, scale, channel_offset,
-                               out_channels, RADIUS: tl.constexpr, BLOCK: tl.constexpr, COLS: tl.constexpr):
-        side = 2 * RADIUS + 1
-        rows = 2 * RADIUS + 2
+                               out_channels, RADIUS: tl.constexpr, SIDE: tl.constexpr, ROWS: tl.constexpr,
+                               BLOCK: tl.constexpr, COLS: tl.constexpr):
+        # SIDE = 2 * RADIUS + 1 and ROWS = SIDE + 1 come as arguments: a value computed in the kernel is no constexpr,
+        # which tl.static_range needs when compiled (Triton's CPU interpreter does not check it)
         block = tl.program_id(0)
         image = tl.program_id(1).to(tl.int64)
         query = block * BLOCK + tl.arange(0, BLOCK)
@@ -78,13 +79,13 @@ def _kernel() -> Any:
         col = tl.arange(0, COLS)
         col_left = first_col[:, None] + col[None, :]  # the window's column i reads block columns i and i + 1
         col_right = col_left + 1
-        in_window = (col < side)[None, :]
+        in_window = (col < SIDE)[None, :]
         left_ok = (col_left >= 0) & (col_left < map_width) & in_window & valid[:, None]
         right_ok = (col_right >= 0) & (col_right < map_width) & in_window & valid[:, None]
         map_base = (image * queries + query64) * map_height * map_width
         out_base = image * out_channels * queries + query64
         previous = tl.zeros((BLOCK, COLS), dtype=tl.float32)
-        for r in tl.static_range(rows):
+        for r in tl.static_range(ROWS):
             row = first_row + r
             row_ok = ((row >= 0) & (row < map_height))[:, None]
             row_base = (map_base + row.to(tl.int64) * map_width)[:, None]
@@ -93,7 +94,7 @@ def _kernel() -> Any:
             current = left * (1.0 - fx) + right * fx  # column i: blended along x at x + i - r
             if r > 0:
                 value = previous * (1.0 - fy) + current * fy  # window row j = r - 1: y + j - r
-                channel = channel_offset + col * side + (r - 1)
+                channel = channel_offset + col * SIDE + (r - 1)
                 target = out + out_base[:, None] + channel[None, :].to(tl.int64) * queries
                 tl.store(target, value, mask=in_window & valid[:, None])
             previous = current
@@ -114,7 +115,8 @@ def window_features_triton(levels: list[torch.Tensor], coords: torch.Tensor, rad
     for index, level in enumerate(levels):
         volume = level.contiguous()
         kernel[grid](volume, coords, out, queries, volume.shape[-2], volume.shape[-1], 0.5**index,
-                     index * side * side, out.shape[1], RADIUS=radius, BLOCK=BLOCK_QUERIES, COLS=cols)
+                     index * side * side, out.shape[1], RADIUS=radius, SIDE=side, ROWS=side + 1, BLOCK=BLOCK_QUERIES,
+                     COLS=cols)
     return out
 
 
