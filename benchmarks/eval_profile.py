@@ -37,11 +37,9 @@ from evaluators.feed import clip_views, in_memory_sample
 from evaluators.vbench.compiling import maybe_compiled
 from evaluators.vbench.window_lookup import RAFT_LOOKUP_CHOICES, check_lookup
 
-DEFAULT_VARIANTS = (  # the open questions: the Triton lookup, and CUDA graphs for the image models not yet on them
-    "dynamic_degree", "dynamic_degree:lookup=triton",
-    "motion_smoothness",
-    "subject_consistency", "subject_consistency:mode=reduce-overhead",
-    "imaging_quality", "imaging_quality:mode=reduce-overhead",
+DEFAULT_VARIANTS = (  # every dimension at its defaults, and RAFT's default Triton lookup against grid_sample
+    "dynamic_degree", "dynamic_degree:lookup=grid_sample",
+    "motion_smoothness", "subject_consistency", "imaging_quality",
     "aesthetic_quality", "background_consistency", "overall_consistency",
 )
 
