@@ -140,7 +140,7 @@ def pairs_before_settled(needed: int, above: int, remaining: int) -> int:
 
 def run_pairs(cap: int, wanted: int) -> int:
     """Pairs in the next RAFT forward: ``wanted`` but at least :data:`MIN_RUN_PAIRS` and at most ``cap``."""
-    return max(1, min(cap, max(MIN_RUN_PAIRS, wanted)))
+    return min(cap, max(MIN_RUN_PAIRS, wanted))
 
 
 def sintel_padding(height: int, width: int) -> tuple[int, int, int, int]:
@@ -183,8 +183,9 @@ class DynamicDegreeEvaluator(CheckpointClipEvaluator):
     )
 
     candidates: ClassVar[tuple[WeightFile, ...]] = (RAFT_LARGE_C_T_V1, RAFT_THINGS)
-    # at most 10 pairs (11 frames) per forward, about 3 GiB of GPU memory (8 took 2.5 GiB and ran 12% faster than 4,
-    # RESULTS.md): a protocol clip needs 10 pairs above the threshold, so a moving clip settles in one run
+    # at most 10 pairs (11 frames) per forward: a protocol clip needs 10 pairs above the threshold, so a moving clip
+    # settles in one run. Peak GPU memory on an H100: 3.78 GiB with grid_sample (8 pairs: 3.07), 1.75 GiB with the
+    # Triton lookup (RESULTS.md)
     default_batch_size: ClassVar[int] = 10
     compile_mode: ClassVar[str | None] = "reduce-overhead"  # CUDA graphs: 9% faster on an H100 (RESULTS.md)
 
