@@ -144,7 +144,8 @@ def main(staged: Path, out: Path, variants: str, seconds: int, profile_top: int)
             compiled, evaluator.compiled = evaluator.compiled, False
             eager = evaluator._load().to(memory_format=torch.channels_last)
             evaluator.compiled = compiled
-            evaluator._model = maybe_compiled(eager, compiled, dim, evaluator.compile_mode)
+            evaluator._model = maybe_compiled(eager, compiled, dim, evaluator.compile_mode,
+                                              getattr(evaluator, "compile_dynamic_batch", False))
         apply_model_options(evaluator, opts.get("half", "0") == "1", opts.get("compile", "0") == "1")
         evaluator.batch_size = int(opts.get("batch", evaluator.batch_size))
         torch.backends.cudnn.benchmark = opts.get("cudnn_benchmark", "0") == "1"

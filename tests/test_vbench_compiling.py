@@ -134,7 +134,7 @@ def test_copies_reach_tensors_inside_the_usual_containers():
     assert isinstance(out["y"], pair) and out["y"].a is not t and out["y"].b == "s"
 
 
-def test_dynamic_batch_compiles_once_for_every_batch_size_but_one(monkeypatch):
+def test_dynamic_batch_compiles_once_for_every_batch_size(monkeypatch):
     """Dynamic degree's runs hold 2 to 10 pairs: one graph serves them all (a batch of 1 specialises, apart)."""
     real_compile = torch.compile
     graphs = []

@@ -30,6 +30,8 @@ class CheckpointClipEvaluator(ClipEvaluator):
     # torch.compile's mode when compiled: None (Inductor's default) or "reduce-overhead" (CUDA graphs), for models
     # whose many short kernels leave the GPU waiting on Python's launches (measured per evaluator, RESULTS.md)
     compile_mode: ClassVar[str | None] = None
+    # whether the compiled model takes batches of varying size (one graph for all: CompiledWithFallback.dynamic_batch)
+    compile_dynamic_batch: ClassVar[bool] = False
 
     def __init__(self, device: str = "cpu", precision: str = "auto", batch_size: int | None = None,
                  verify_weights: bool = True, compile: str | bool = "auto") -> None:
@@ -63,7 +65,7 @@ class CheckpointClipEvaluator(ClipEvaluator):
 
     def _compile(self, model: torch.nn.Module) -> torch.nn.Module:
         """The model as it will run: compiled as a whole when ``self.compiled`` (evaluators may compile parts)."""
-        return maybe_compiled(model, self.compiled, self.name, self.compile_mode)
+        return maybe_compiled(model, self.compiled, self.name, self.compile_mode, self.compile_dynamic_batch)
 
     @abc.abstractmethod
     def _build(self, item: WeightFile, path: Path) -> torch.nn.Module:

@@ -34,7 +34,6 @@ from evaluators.vbench import catalog_motion, raft_pairs
 from evaluators.vbench.catalog_motion import RAFT_LARGE_C_T_V1, RAFT_THINGS
 from evaluators.vbench.checkpointed import CheckpointClipEvaluator
 from evaluators.vbench.common import as_device_uint8
-from evaluators.vbench.compiling import maybe_compiled
 from evaluators.vbench.window_lookup import RAFT_LOOKUP_CHOICES, check_lookup
 from longvgenbench.errors import VideoError, WeightsUnavailableError
 from longvgenbench.evaluation.api import ClipView, Level, MetricSpec
@@ -188,6 +187,7 @@ class DynamicDegreeEvaluator(CheckpointClipEvaluator):
     # Triton lookup (RESULTS.md)
     default_batch_size: ClassVar[int] = 10
     compile_mode: ClassVar[str | None] = "reduce-overhead"  # CUDA graphs: 9% faster on an H100 (RESULTS.md)
+    compile_dynamic_batch: ClassVar[bool] = True  # runs hold 2 to batch-size pairs (sized to the decision)
 
     def __init__(self, device: str = "cpu", precision: str = "auto", batch_size: int | None = None,
                  verify_weights: bool = True, compile: str | bool = "auto", early_exit: bool = True,
@@ -235,8 +235,7 @@ class DynamicDegreeEvaluator(CheckpointClipEvaluator):
         """torchvision's RAFT behind :class:`raft_pairs.ConsecutivePairFlow` (each frame encoded once, only the last
         flow upsampled), compiled as a whole when ``self.compiled``: it maps N + 1 frames to N pair scores."""
         pairs = raft_pairs.ConsecutivePairFlow(model, RAFT_ITERATIONS, TOP_FRACTION, self.lookup)
-        # runs hold 1 to batch-size pairs (sized to the decision): one graph for every run length
-        return maybe_compiled(pairs, self.compiled, self.name, self.compile_mode, dynamic_batch=True)
+        return super()._compile(pairs)
 
     def _batch_scores(self, frames: np.ndarray | torch.Tensor, fps: float,
                       next_size: Callable[[], int] | None = None) -> Iterator[torch.Tensor]:
