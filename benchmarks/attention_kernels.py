@@ -8,15 +8,19 @@ Shapes (batch 2 = CFG batched): ``self`` B=2 L=20240 H=40 D=128 (18,480 clip + 1
 tokens); ``control_self`` B=2 L=18480 H=20 D=128 (the half-width control branches);
 ``cross`` Lq=20240 Lk=769 H=40 (text 512 + image 257 keys in one call); the Wan processor actually
 makes two cross calls, ``cross_text`` Lk=512 and ``cross_image`` Lk=257, timed too.
+``control_self_pair`` is both control branches' self-attention in one call (batch 4).
 Backends: SDPA ``cudnn``, ``flash``, ``efficient`` (``torch.nn.attention.sdpa_kernel``; a backend that
 raises for a shape is reported and skipped) and ``fa4`` (``longvie.fa4``'s op, when FA4 can run here).
-Each: warm-up calls (FA4 JIT-compiles its kernel on the first one; the first call's time is reported),
-then ``--repeats`` timed calls between CUDA events. TFLOP/s counts 4*B*H*Lq*Lk*D per call. ``max_abs_diff``
-compares the output with the first backend that worked (cudnn by default). One bf16 GEMM line
+``fa4:MxN[:rs|:nors][:ol|:nool]`` is FA4 with an explicit forward tile (M query x N key rows) and
+optionally its P@V-from-registers and intra-warpgroup-overlap flags (``longvie.fa4.Fa4Tile``), e.g.
+``fa4:128x176``. Each: warm-up calls (FA4 JIT-compiles its kernel on the first one; the first call's time
+is reported), then ``--repeats`` timed calls between CUDA events. TFLOP/s counts 4*B*H*Lq*Lk*D per call.
+``max_abs_diff`` compares the output with the first backend that worked (cudnn by default). One bf16 GEMM line
 ((2*20240) x 5120 @ 5120 x 13824, the FFN up-projection) gives the matmul rate for scale.
 
     python benchmarks/attention_kernels.py --jsonl-out attention.jsonl
     python benchmarks/attention_kernels.py --backends cudnn,fa4 --shapes self --repeats 50
+    python benchmarks/attention_kernels.py --backends cudnn,fa4,fa4:128x176,fa4:192x128:nors --shapes self
     python benchmarks/attention_kernels.py --cpu-smoke        # tiny shapes, math backend, CPU: checks the script
 """
 
@@ -53,6 +57,7 @@ class AttentionShape:
 LONGVIE2_SHAPES = (
     AttentionShape("self", 2, 20240, 20240, 40, 128),
     AttentionShape("control_self", 2, 18480, 18480, 20, 128),
+    AttentionShape("control_self_pair", 4, 18480, 18480, 20, 128),  # dense + sparse branches in one call
     AttentionShape("cross", 2, 20240, 769, 40, 128),
     AttentionShape("cross_text", 2, 20240, 512, 40, 128),
     AttentionShape("cross_image", 2, 20240, 257, 40, 128),
@@ -80,12 +85,14 @@ def sdpa_call(backend: str) -> Callable[[torch.Tensor, torch.Tensor, torch.Tenso
     return call
 
 
-def fa4_call() -> Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]:
-    """FA4 through the same custom op LongVie 2 uses (raises FlashAttention4Unavailable where it cannot run)."""
-    from longvie.fa4 import require_fa4
+def fa4_call(spec: str = "fa4") -> Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]:
+    """FA4 through the same custom op LongVie 2 uses (raises FlashAttention4Unavailable where it cannot run);
+    ``fa4:...`` specs pin its forward tile (``longvie.fa4.Fa4Tile.parse``)."""
+    from longvie.fa4 import Fa4Tile, require_fa4
 
     require_fa4()
-    return lambda q, k, v: torch.ops.longvie.fa4_attention(q, k, v, None)
+    tile = Fa4Tile.parse(spec.removeprefix("fa4").removeprefix(":")) if spec != "fa4" else Fa4Tile()
+    return lambda q, k, v: torch.ops.longvie.fa4_attention(q, k, v, None, *tile.op_args())
 
 
 class Timer:
@@ -136,7 +143,7 @@ def measure_shape(shape: AttentionShape, backends: list[str], timer: Timer, devi
     for backend in backends:
         row: dict[str, object] = {"kind": "attention", "backend": backend, **asdict(shape)}
         try:
-            call = fa4_call() if backend == "fa4" else sdpa_call(backend)
+            call = fa4_call(backend) if backend.startswith("fa4") else sdpa_call(backend)
             timer.sync()
             first = time.perf_counter()
             out = call(q, k, v)
@@ -175,14 +182,14 @@ def measure_gemm(mnk: tuple[int, int, int], timer: Timer, device: torch.device, 
 
 
 def format_table(rows: list[dict[str, object]]) -> str:
-    lines = [f"{'shape':<14} {'backend':<12} {'ms':>10} {'TFLOP/s':>9} {'max|diff|':>10} {'first call s':>13}"]
+    lines = [f"{'shape':<18} {'backend':<18} {'ms':>10} {'TFLOP/s':>9} {'max|diff|':>10} {'first call s':>13}"]
     for row in rows:
         if "error" in row:
-            lines.append(f"{row['name']!s:<14} {row['backend']!s:<12} error: {row['error']}")
+            lines.append(f"{row['name']!s:<18} {row['backend']!s:<18} error: {row['error']}")
             continue
         diff = f"{row['max_abs_diff']:.2e}" if "max_abs_diff" in row else "-"
         first = f"{row['first_call_s']:.3f}" if "first_call_s" in row else "-"
-        lines.append(f"{row['name']!s:<14} {row['backend']!s:<12} {row['ms']:>10.3f} {row['tflops']:>9.1f} "
+        lines.append(f"{row['name']!s:<18} {row['backend']!s:<18} {row['ms']:>10.3f} {row['tflops']:>9.1f} "
                      f"{diff:>10} {first:>13}")
     return "\n".join(lines)
 
@@ -201,12 +208,12 @@ def main(argv: list[str] | None = None) -> list[dict[str, object]]:
     args = parser.parse_args(argv)
 
     backends = [b for b in args.backends.split(",") if b]
-    unknown = [b for b in backends if b not in (*SDPA_BACKENDS, "fa4")]
+    unknown = [b for b in backends if b not in (*SDPA_BACKENDS, "fa4") and not b.startswith("fa4:")]
     if unknown:
         parser.error(f"unknown backends {unknown}; choose among {', '.join(SDPA_BACKENDS)}, fa4")
     if args.cpu_smoke:
         device, dtype, shapes, mnk = torch.device("cpu"), torch.float32, SMOKE_SHAPES, SMOKE_GEMM_MNK
-        backends = ["math", *(["fa4"] if "fa4" in backends else [])]  # fa4 shows its unavailable error row
+        backends = ["math", *(b for b in backends if b.startswith("fa4"))]  # fa4 shows its unavailable error row
     else:
         if not torch.cuda.is_available():
             parser.error("needs a CUDA GPU (use --cpu-smoke to check the script on CPU)")

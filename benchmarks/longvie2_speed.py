@@ -13,12 +13,14 @@ Modes: ``none`` (everything resident), ``group`` (diffusers' leaf-level group of
 CUDA streams: weights live in pinned CPU memory and are prefetched; for GPUs of 48 GB).
 ``--measure-steps N`` times N steps and extrapolates to ``--steps``; the output says so.
 
-Speed switches (``--attention``, ``--compile``, ``--compile-mode``, ``--fuse-qkv``) can be compared
-in one process with ``--variants`` (one model build): each variant is ``+``-joined tokens among
-``auto | cudnn | flash | efficient`` (SDPA backend) or ``fa4`` (FlashAttention-4, ``longvie.fa4``;
-Hopper/Blackwell with flash-attn-4 installed; a variant whose backend cannot run prints an error
-row), ``fuse`` (diffusers' fused QKV / KV projections), ``compile`` (torch.compile of every
-transformer block, ``--compile-mode``); put compiled variants last (compiling cannot be undone).
+Speed switches (``--attention``, ``--fa4-tile``, ``--gelu-epilogue``, ``--compile``, ``--compile-mode``,
+``--fuse-qkv``) can be compared in one process with ``--variants`` (one model build): each variant is
+``+``-joined tokens among ``auto | cudnn | flash | efficient`` (SDPA backend) or ``fa4``
+(FlashAttention-4, ``longvie.fa4``; Hopper/Blackwell with flash-attn-4 installed; a variant whose
+backend cannot run prints an error row), ``tile=MxN[:flags]`` (FA4's forward tile, ``longvie.fa4.Fa4Tile``),
+``gelu`` (FFN up-projection + GELU as one cuBLASLt call, ``longvie.fused``), ``fuse`` (diffusers' fused
+QKV / KV projections), ``compile`` (torch.compile of every transformer block, ``--compile-mode``); put
+compiled variants last (compiling cannot be undone; switching ``gelu`` or the tile recompiles).
 One JSON line per variant is printed and appended to ``--jsonl-out``.
 
 Example:
@@ -27,6 +29,8 @@ Example:
     python benchmarks/longvie2_speed.py --skip-vae --measure-steps 3 \
         --variants auto,cudnn,flash,cudnn+fuse,cudnn+compile --jsonl-out variants.jsonl
     python benchmarks/longvie2_speed.py --skip-vae --measure-steps 3 --variants cudnn,fa4,cudnn+compile,fa4+compile
+    python benchmarks/longvie2_speed.py --skip-vae --measure-steps 3 \
+        --variants fa4+compile,fa4+compile+gelu,fa4+compile+gelu+tile=128x176
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ import torch
 
 from longvgenbench.errors import OptionError
 from longvie.config import REAL_CONFIG, TINY_CONFIG, LongVie2Config, SamplerConfig
+from longvie.fa4 import Fa4Tile
 from longvie.model import LongVie2Transformer
 from longvie.pipeline import ATTENTION_BACKENDS, attention_backend
 from longvie.sampler import Conditioning, sample
@@ -122,16 +127,9 @@ def time_vae(sampler: SamplerConfig, device: torch.device, tiling: bool, batched
     return {"vae_encode_s": round(encode_s, 2), "vae_decode_s": round(time.perf_counter() - mid, 2)}
 
 
-def transformer_blocks(model: LongVie2Transformer) -> list[torch.nn.Module]:
-    blocks = list(model.base.blocks)
-    if model.controller is not None:
-        blocks += [*model.controller.dense_blocks, *model.controller.sparse_blocks]
-    return blocks
-
-
 def set_fused_projections(model: LongVie2Transformer, fused: bool) -> None:
     """diffusers' fused QKV (self-attention) and KV (cross-attention, text and image) projections."""
-    for block in transformer_blocks(model):
+    for block in model.transformer_blocks():
         for attn in (block.attn1, block.attn2):
             attn.fuse_projections() if fused else attn.unfuse_projections()
 
@@ -139,17 +137,27 @@ def set_fused_projections(model: LongVie2Transformer, fused: bool) -> None:
 def parse_variant(spec: str) -> dict[str, object]:
     tokens = [t for t in spec.split("+") if t]
     attention = [t for t in tokens if t in ATTENTION_BACKENDS]
-    unknown = [t for t in tokens if t not in ATTENTION_BACKENDS and t not in ("fuse", "compile")]
-    if unknown or len(attention) > 1:
-        raise SystemExit(f"bad variant {spec!r}: tokens are {list(ATTENTION_BACKENDS)}, fuse, compile (one backend)")
-    return {"name": spec, "attention": attention[0] if attention else "auto", "fuse": "fuse" in tokens,
-            "compile": "compile" in tokens}
+    tiles = [t.removeprefix("tile=") for t in tokens if t.startswith("tile=")]
+    unknown = [t for t in tokens if t not in ATTENTION_BACKENDS and t not in ("fuse", "compile", "gelu")
+               and not t.startswith("tile=")]
+    if unknown or len(attention) > 1 or len(tiles) > 1:
+        raise SystemExit(f"bad variant {spec!r}: tokens are {list(ATTENTION_BACKENDS)}, tile=MxN, gelu, fuse, compile "
+                         "(one backend, one tile)")
+    try:
+        tile = Fa4Tile.parse(tiles[0]) if tiles else Fa4Tile()
+    except ValueError as exc:
+        raise SystemExit(f"bad variant {spec!r}: {exc}") from exc
+    backend = attention[0] if attention else "auto"
+    if not tile.is_default and backend != "fa4":
+        raise SystemExit(f"bad variant {spec!r}: tile= needs fa4")
+    return {"name": spec, "attention": backend, "fa4_tile": str(tile), "gelu_epilogue": "gelu" in tokens,
+            "fuse": "fuse" in tokens, "compile": "compile" in tokens}
 
 
 def time_steps(model: LongVie2Transformer, noise: torch.Tensor, cond: Conditioning, measured: int, batched: bool,
-               attention: str, sync: object) -> tuple[float, list[float], float]:
+               attention: str, sync: object, tile: Fa4Tile | None = None) -> tuple[float, list[float], float]:
     """Warm-up step (kernels, compile, hooks), then ``measured`` timed steps: (seconds, per-step, warm-up s)."""
-    with attention_backend(attention):
+    with attention_backend(attention, tile):
         warm_start = time.perf_counter()
         sample(model, noise, cond, SamplerConfig(steps=1), batched_cfg=batched)
         sync()
@@ -176,9 +184,9 @@ KERNEL_GROUPS = (("attention", ("flash", "fmha", "attention", "sdpa")),
 
 
 def profile_step(model: LongVie2Transformer, noise: torch.Tensor, cond: Conditioning, batched: bool, attention: str,
-                 path: str) -> dict[str, float]:
+                 path: str, tile: Fa4Tile | None = None) -> dict[str, float]:
     """One more step under ``torch.profiler``: the top CUDA kernels to ``path`` and seconds per kernel group."""
-    with attention_backend(attention), torch.profiler.profile(
+    with attention_backend(attention, tile), torch.profiler.profile(
             activities=[torch.profiler.ProfilerActivity.CUDA]) as prof:
         sample(model, noise, cond, SamplerConfig(steps=1), batched_cfg=batched)
         torch.cuda.synchronize()
@@ -203,8 +211,9 @@ def run_variants(args: argparse.Namespace, model: LongVie2Transformer, noise: to
         if compiled and not variant["compile"]:
             raise SystemExit("put compiled variants last: compiling cannot be undone")
         set_fused_projections(model, bool(variant["fuse"]))
+        model.set_gelu_epilogue(bool(variant["gelu_epilogue"]))
         if variant["compile"] and not compiled:
-            for block in transformer_blocks(model):
+            for block in model.transformer_blocks():
                 block.compile(mode=args.compile_mode)
             compiled = True
         if not smoke:
@@ -212,7 +221,8 @@ def run_variants(args: argparse.Namespace, model: LongVie2Transformer, noise: to
         measured = args.measure_steps or args.steps
         try:
             seconds, steps, warm_s = time_steps(model, noise, cond, measured, not args.no_batched_cfg,
-                                                str(variant["attention"]), sync)
+                                                str(variant["attention"]), sync,
+                                                Fa4Tile.parse(str(variant["fa4_tile"])))
         except (RuntimeError, OptionError) as exc:  # e.g. no cuDNN kernel for these shapes; fa4 not installed
             row = {**variant, "error": str(exc).splitlines()[0][:300]}
         else:
@@ -243,6 +253,10 @@ def main() -> None:
     parser.add_argument("--attention", choices=list(ATTENTION_BACKENDS), default="auto",
                         help="SDPA backend (torch.nn.attention.sdpa_kernel); auto lets PyTorch choose; "
                              "fa4: FlashAttention-4 (longvie.fa4)")
+    parser.add_argument("--fa4-tile", default="default", help="FA4's forward tile with --attention fa4, "
+                        "MxN[:rs|:nors][:ol|:nool] (longvie.fa4.Fa4Tile), e.g. 128x176; default: FA4's own")
+    parser.add_argument("--gelu-epilogue", action="store_true",
+                        help="FFN up-projection + GELU as one cuBLASLt call (longvie.fused; the pipeline's default)")
     parser.add_argument("--fuse-qkv", action="store_true", help="diffusers' fused QKV/KV attention projections")
     parser.add_argument("--variants", default=None,
                         help="compare variants in one process, e.g. auto,cudnn,flash,cudnn+fuse,cudnn+compile")
@@ -251,6 +265,8 @@ def main() -> None:
     parser.add_argument("--skip-vae", action="store_true")
     parser.add_argument("--vae-one-by-one", action="store_true",
                         help="encode a clip's five 81-frame videos one at a time (the pipeline's batched_vae=false)")
+    parser.add_argument("--vae-compare", action="store_true",
+                        help="also time the encodes the other way (batched / one by one) and report both")
     parser.add_argument("--json-out", default=None)
     parser.add_argument("--smoke", action="store_true", help="tiny config on CPU: checks the script only")
     parser.add_argument("--profile-out", default=None,
@@ -284,30 +300,39 @@ def main() -> None:
         print(f"model built in {build_s:.1f} s", flush=True)
         run_variants(args, model, noise, cond, flops_step, sync, smoke)
         return
+    try:
+        tile = Fa4Tile.parse(args.fa4_tile)
+    except ValueError as exc:
+        parser.error(str(exc))
     if args.fuse_qkv:
         set_fused_projections(model, True)
+    model.set_gelu_epilogue(args.gelu_epilogue)
     if args.compile:
-        for block in transformer_blocks(model):
+        for block in model.transformer_blocks():
             block.compile(mode=args.compile_mode)
 
     measured = args.measure_steps or args.steps
     if not smoke:
         torch.cuda.reset_peak_memory_stats()
     dit_measured_s, step_times, _ = time_steps(model, noise, cond, measured, not args.no_batched_cfg,
-                                               args.attention, sync)
+                                               args.attention, sync, tile)
     per_step = dit_measured_s / measured
     dit_s = per_step * args.steps
     peak_dit_gib = 0.0 if smoke else torch.cuda.max_memory_allocated() / 2**30
 
     kernel_groups = {} if not args.profile_out or smoke else {"profiled_step_kernel_seconds": profile_step(
-        model, noise, cond, not args.no_batched_cfg, args.attention, args.profile_out)}
+        model, noise, cond, not args.no_batched_cfg, args.attention, args.profile_out, tile)}
     vae = {} if args.skip_vae or smoke else time_vae(sampler, device, args.vae_tiling, not args.vae_one_by_one)
+    if vae and args.vae_compare:  # the other way too, same process, after the first (warm cuDNN)
+        other = time_vae(sampler, device, args.vae_tiling, args.vae_one_by_one)
+        vae["vae_encode_s_" + ("batched" if args.vae_one_by_one else "one_by_one")] = other["vae_encode_s"]
     clip_s = dit_s + vae.get("vae_encode_s", 0.0) + vae.get("vae_decode_s", 0.0)
     result = {
         "device": "cpu (smoke)" if smoke else torch.cuda.get_device_name(), "torch": torch.__version__,
         "mode": args.mode,
         "batched_cfg": not args.no_batched_cfg, "compile": args.compile, "compile_mode": args.compile_mode,
-        "attention": args.attention, "fuse_qkv": args.fuse_qkv, "steps": args.steps,
+        "attention": args.attention, "fa4_tile": str(tile), "gelu_epilogue": args.gelu_epilogue,
+        "fuse_qkv": args.fuse_qkv, "steps": args.steps,
         "vae_encodes": "one by one" if args.vae_one_by_one else "a clip's five 81-frame videos in one batch",
         "measured_steps": measured, "extrapolated": measured != args.steps,
         "build_s": round(build_s, 1), "seconds_per_step": round(per_step, 3),

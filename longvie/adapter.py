@@ -39,7 +39,10 @@ class LongVie2Model(VideoModel):
     through the VAE encoder in one batch; on by default), ``compile`` (torch.compile per block),
     ``attention`` (SDPA backend: auto | cudnn | flash | efficient | math; on an H200 with torch 2.11
     auto and cudnn measured the same, flash 22% slower per step; or fa4: FlashAttention-4 via
-    ``longvie.fa4``, CUDA Hopper/Blackwell with flash-attn-4 installed, fp16/bf16), ``text_encoder_device`` (e.g.
+    ``longvie.fa4``, CUDA Hopper/Blackwell with flash-attn-4 installed, fp16/bf16), ``fa4_tile`` (FA4's forward
+    tile, ``MxN[:rs|:nors][:ol|:nool]`` as ``longvie.fa4.Fa4Tile``; default FA4's own choice), ``gelu_epilogue``
+    (the FFN up-projection and its GELU as one cuBLASLt call on CUDA in bf16/fp16, ``longvie.fused``; on by
+    default, a no-op elsewhere), ``text_encoder_device`` (e.g.
     cpu), ``height`` / ``width`` (working size, 352x640 upstream),
     ``num_frames`` (frames per clip, 81 upstream; must equal the split's clip length),
     ``caption_refiner`` (off | qwen2.5-vl: each clip after the first gets its caption rewritten by
@@ -66,7 +69,8 @@ class LongVie2Model(VideoModel):
                  width: int = 640, num_frames: int = 81, attention: str = "auto", caption_refiner: str = "off",
                  refiner_model_dir: str | None = None, refiner_device: str | None = None, refiner_dtype: str = "auto",
                  refiner_max_new_tokens: int = 1024, refiner_prompt_file: str | None = None,
-                 components: str | None = None, batched_vae: bool = True) -> None:
+                 components: str | None = None, batched_vae: bool = True, fa4_tile: str = "default",
+                 gelu_epilogue: bool = True) -> None:
         super().__init__(device=device)
         from longvie.refiner import REFINE_PROMPT, REFINERS, CaptionRefiner, read_prompt_file
 
@@ -79,6 +83,15 @@ class LongVie2Model(VideoModel):
         if attention not in ATTENTION_BACKENDS:
             raise OptionError(f"{self.name}: attention must be one of {list(ATTENTION_BACKENDS)}, got {attention!r}")
         self.attention = attention
+        from longvie.fa4 import Fa4Tile
+
+        try:
+            self.fa4_tile = Fa4Tile.parse(str(fa4_tile))
+        except ValueError as exc:
+            raise OptionError(f"{self.name}: {exc}") from exc
+        if not self.fa4_tile.is_default and attention != "fa4":
+            raise OptionError(f"{self.name}: fa4_tile={fa4_tile!r} needs attention=fa4, got attention={attention!r}")
+        self.gelu_epilogue = bool(gelu_epilogue)
         if attention == "fa4":  # fail before loading 14B of weights
             from longvie.fa4 import require_fa4
 
@@ -145,15 +158,16 @@ class LongVie2Model(VideoModel):
             root = self._weights_root()
             dtype = _DTYPES[self.dtype_name]
             transformer = load_transformer(WeightsFolder.find(root, self.uses_controls), dtype)
+            transformer.set_gelu_epilogue(self.gelu_epilogue)
             if self.compile:
-                for block in transformer.modules():
-                    if type(block).__name__ == "WanTransformerBlock":
-                        block.compile()
+                for block in transformer.transformer_blocks():
+                    block.compile()
             components = load_components(self.components or root, dtype)
             self._pipeline = ClipPipeline(transformer, components, self.sampler, self.device, dtype,
                                           text_encoder_device=self.text_encoder_device, offload=self.offload,
                                           vae_tiling=self.vae_tiling, batched_cfg=self.batched_cfg,
-                                          attention=self.attention, batched_vae=self.batched_vae)
+                                          attention=self.attention, batched_vae=self.batched_vae,
+                                          fa4_tile=self.fa4_tile)
         return self._pipeline
 
     # -- the long-video loop -------------------------------------------------------------------
@@ -234,6 +248,7 @@ def options_of(model: LongVie2Model) -> dict[str, Any]:
     """The generation options of a model instance (for reports)."""
     return {"dtype": model.dtype_name, "offload": model.offload, "vae_tiling": model.vae_tiling,
             "batched_cfg": model.batched_cfg, "batched_vae": model.batched_vae, "attention": model.attention,
+            "fa4_tile": str(model.fa4_tile), "gelu_epilogue": model.gelu_epilogue,
             "caption_refiner": "off" if model.refiner is None else model.refiner.name, **model.sampler.to_dict()}
 
 

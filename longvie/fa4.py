@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import importlib
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -90,22 +91,93 @@ def require_fa4() -> None:
                                          "otherwise choose an SDPA backend (auto, cudnn, flash, efficient, math)")
 
 
-@torch.library.custom_op("longvie::fa4_attention", mutates_args=())
-def fa4_attention(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, scale: float | None) -> torch.Tensor:
-    """Softmax attention (B, Lq, H, D) x (B, Lk, H, D) -> (B, Lq, H, Dv) by FA4's ``flash_attn_func``.
+@dataclass(frozen=True)
+class Fa4Tile:
+    """FA4's forward tile: ``m`` query rows x ``n`` key rows per CTA, and two sm90 kernel flags.
 
-    ``scale`` None means 1/sqrt(D), as SDPA. The interface is looked up on every call (a dict lookup)
-    so the op follows whatever ``flash_attn.cute.interface`` is importable (tests put a stand-in there).
+    Why: FA4 picks its tile from the head size alone (128x128 for head size 128 on Hopper), while the
+    best tile depends on the sequence lengths too; ``benchmarks/attention_kernels.py`` sweeps them at
+    LongVie 2's shapes. ``m == 0`` keeps FA4's own choice; ``pv_from_registers`` / ``overlap`` None keep
+    its flags (P@V with P in registers; intra-warpgroup overlap of softmax and the next QK^T).
+    Written ``MxN[:rs|:nors][:ol|:nool]``, e.g. ``128x176`` or ``192x128:nors``.
+    """
+
+    m: int = 0
+    n: int = 0
+    pv_from_registers: bool | None = None
+    overlap: bool | None = None
+
+    def __post_init__(self) -> None:
+        if (self.m == 0) != (self.n == 0) or self.m < 0 or self.n < 0 or self.m % 64 or self.n % 16:
+            raise ValueError(f"FA4 tile {self.m}x{self.n}: give both sizes, M a multiple of 64 and N of 16 "
+                             "(or neither, for FA4's default)")
+        if self.m == 0 and (self.pv_from_registers is not None or self.overlap is not None):
+            raise ValueError("FA4 kernel flags need an explicit tile (e.g. 128x128:nors)")
+
+    @property
+    def is_default(self) -> bool:
+        return self.m == 0
+
+    @classmethod
+    def parse(cls, text: str) -> Fa4Tile:
+        """``""`` or ``default`` -> FA4's own choice; else ``MxN`` and optional ``:rs``/``:nors``/``:ol``/``:nool``."""
+        if text in ("", "default"):
+            return cls()
+        size, *flags = text.split(":")
+        try:
+            m, n = (int(part) for part in size.lower().split("x"))
+        except ValueError:
+            raise ValueError(f"FA4 tile {text!r}: expected MxN[:rs|:nors][:ol|:nool], e.g. 128x176") from None
+        known = {"rs": ("pv_from_registers", True), "nors": ("pv_from_registers", False),
+                 "ol": ("overlap", True), "nool": ("overlap", False)}
+        unknown = [f for f in flags if f not in known]
+        if unknown:
+            raise ValueError(f"FA4 tile {text!r}: unknown flags {unknown}; choose among {sorted(known)}")
+        return cls(m, n, **dict(known[f] for f in flags))
+
+    def op_args(self) -> tuple[int, int, int, int]:
+        """The tile as the custom op's trailing int arguments (-1 for an unset flag)."""
+        def flag(value: bool | None) -> int:
+            return -1 if value is None else int(value)
+
+        return self.m, self.n, flag(self.pv_from_registers), flag(self.overlap)
+
+    def __str__(self) -> str:
+        if self.is_default:
+            return "default"
+        flags = [("rs" if self.pv_from_registers else "nors") if self.pv_from_registers is not None else "",
+                 ("ol" if self.overlap else "nool") if self.overlap is not None else ""]
+        return ":".join([f"{self.m}x{self.n}", *(f for f in flags if f)])
+
+
+@torch.library.custom_op("longvie::fa4_attention", mutates_args=())
+def fa4_attention(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, scale: float | None,
+                  tile_m: int = 0, tile_n: int = 0, pv_from_registers: int = -1, overlap: int = -1) -> torch.Tensor:
+    """Softmax attention (B, Lq, H, D) x (B, Lk, H, D) -> (B, Lq, H, Dv) by FA4.
+
+    ``scale`` None means 1/sqrt(D), as SDPA. With the default tile arguments this is the public
+    ``flash_attn_func``; an explicit tile (:class:`Fa4Tile`) goes through ``_flash_attn_fwd``, the function
+    ``flash_attn_func`` calls, which takes the tile and flags (private in flash-attn-4 4.0.0b36; forward only).
+    The interface is looked up on every call (a dict lookup) so the op follows whatever
+    ``flash_attn.cute.interface`` is importable (tests put a stand-in there).
     """
     interface = importlib.import_module(FA4_INTERFACE)
-    result = interface.flash_attn_func(query, key, value, softmax_scale=scale)
+    if tile_m == 0:
+        result = interface.flash_attn_func(query, key, value, softmax_scale=scale)
+    else:
+        def flag(value: int) -> bool | None:
+            return None if value < 0 else bool(value)
+
+        result = interface._flash_attn_fwd(query, key, value, softmax_scale=scale, tile_mn=(tile_m, tile_n),
+                                           mma_pv_is_rs=flag(pv_from_registers), intra_wg_overlap=flag(overlap))
     out = result[0] if isinstance(result, tuple) else result  # b36 returns (out, lse); lse is None here
     return out.contiguous()  # FA4 allocates a contiguous output (a no-op); the fake below promises that layout
 
 
 @fa4_attention.register_fake
-def _fa4_attention_fake(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
-                        scale: float | None) -> torch.Tensor:
+def _fa4_attention_fake(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, scale: float | None,
+                        tile_m: int = 0, tile_n: int = 0, pv_from_registers: int = -1,
+                        overlap: int = -1) -> torch.Tensor:
     return query.new_empty((*query.shape[:-1], value.shape[-1]))
 
 
@@ -140,6 +212,9 @@ def fa4_can_run(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, *, 
 #: global (not a closure) so every entry installs the *same* function object and compiled graphs
 #: guarded on the Wan module's global stay valid from one clip to the next.
 _fallback: Callable[..., torch.Tensor] | None = None
+#: The tile :func:`dispatch_with_fa4` asks FA4 for; set while the routing is entered. Read by traced code,
+#: so dynamo guards on it: a compiled block recompiles when it changes instead of keeping the old tile.
+_tile: Fa4Tile = Fa4Tile()
 
 
 def dispatch_with_fa4(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
@@ -151,7 +226,7 @@ def dispatch_with_fa4(query: torch.Tensor, key: torch.Tensor, value: torch.Tenso
     if fa4_can_run(query, key, value, attn_mask=attn_mask, dropout_p=dropout_p, is_causal=is_causal,
                    enable_gqa=enable_gqa, backend=backend, parallel_config=parallel_config,
                    attention_kwargs=attention_kwargs):
-        return torch.ops.longvie.fa4_attention(query, key, value, scale)
+        return torch.ops.longvie.fa4_attention(query, key, value, scale, *_tile.op_args())
     if _fallback is None:
         raise RuntimeError("dispatch_with_fa4 was called outside fa4_attention_routing()")
     return _fallback(query, key, value, attn_mask=attn_mask, dropout_p=dropout_p, is_causal=is_causal, scale=scale,
@@ -160,22 +235,28 @@ def dispatch_with_fa4(query: torch.Tensor, key: torch.Tensor, value: torch.Tenso
 
 
 @contextlib.contextmanager
-def fa4_attention_routing(*, check: bool = True) -> Iterator[None]:
+def fa4_attention_routing(*, check: bool = True, tile: Fa4Tile | None = None) -> Iterator[None]:
     """Route diffusers' Wan attention to FA4 while entered (restored on exit, also on error).
 
     Enter it *before* ``torch.compile`` traces the transformer blocks and keep it entered while the
     compiled blocks run: dynamo reads the Wan module's ``dispatch_attention_fn`` global at trace time
     and guards on it, so a graph traced outside the context calls SDPA (and re-entering triggers a
     recompile, not a silent switch). Not thread-safe: the global is process-wide. Nested entries
-    are no-ops. ``check`` False skips :func:`require_fa4` (tests with a stand-in FA4 module).
+    are no-ops, except that a nested entry's ``tile`` applies while it is entered. ``check`` False skips
+    :func:`require_fa4` (tests with a stand-in FA4 module). ``tile`` None is FA4's own choice.
     """
-    global _fallback
+    global _fallback, _tile
     if check:
         require_fa4()
     wan = importlib.import_module(WAN_MODULE)
     previous = wan.dispatch_attention_fn
+    saved_tile = _tile
+    _tile = tile or Fa4Tile()
     if previous is dispatch_with_fa4:
-        yield
+        try:
+            yield
+        finally:
+            _tile = saved_tile
         return
     saved_fallback = _fallback
     _fallback = previous
@@ -185,7 +266,8 @@ def fa4_attention_routing(*, check: bool = True) -> Iterator[None]:
     finally:
         wan.dispatch_attention_fn = previous
         _fallback = saved_fallback
+        _tile = saved_tile
 
 
-__all__ = ["FA4_CAPABILITY_MAJORS", "FlashAttention4Unavailable", "dispatch_with_fa4", "fa4_attention",
+__all__ = ["FA4_CAPABILITY_MAJORS", "Fa4Tile", "FlashAttention4Unavailable", "dispatch_with_fa4", "fa4_attention",
            "fa4_attention_routing", "fa4_available", "fa4_can_run", "fa4_unavailable_reason", "require_fa4"]

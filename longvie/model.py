@@ -100,6 +100,20 @@ class LongVie2Transformer(nn.Module):
         self.controller = DualController(config) if with_controller else None
         self.gradient_checkpointing = False
 
+    def transformer_blocks(self) -> list[nn.Module]:
+        """Every Wan block: the base's, then the dense and sparse branches' (what compile and fused kernels act on)."""
+        blocks = list(self.base.blocks)
+        if self.controller is not None:
+            blocks += [*self.controller.dense_blocks, *self.controller.sparse_blocks]
+        return blocks
+
+    def set_gelu_epilogue(self, enabled: bool) -> int:
+        """FFN up-projection + GELU as one cuBLASLt call on CUDA in half precision (``longvie.fused``);
+        returns how many blocks have it on. Parameter names do not change."""
+        from longvie.fused import set_gelu_epilogue
+
+        return set_gelu_epilogue(self.transformer_blocks(), enabled)
+
     # -- helpers -------------------------------------------------------------------------------
     def _rope(self, frames: int, height: int, width: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
         """RoPE cos/sin for a (frames, height, width) token grid (frame indices 0..frames-1)."""

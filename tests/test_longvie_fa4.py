@@ -30,6 +30,7 @@ class FakeFA4:
     """Records the shapes of every ``flash_attn_func`` call."""
 
     calls: list[tuple[tuple[int, ...], tuple[int, ...], float | None]] = field(default_factory=list)
+    tiles: list[tuple[tuple[int, int], bool | None, bool | None]] = field(default_factory=list)
 
     def flash_attn_func(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, softmax_scale: float | None = None,
                         causal: bool = False, **_: object) -> tuple[torch.Tensor, None]:
@@ -40,6 +41,13 @@ class FakeFA4:
         out = torch.einsum("bhqk,bkhd->bqhd", scores.softmax(dim=-1), v.float())
         return out.to(q.dtype).contiguous(), None  # FA4 allocates a contiguous (B, Lq, H, Dv) output
 
+    def _flash_attn_fwd(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, softmax_scale: float | None = None,
+                        tile_mn: tuple[int, int] | None = None, mma_pv_is_rs: bool | None = None,
+                        intra_wg_overlap: bool | None = None, **_: object) -> tuple[torch.Tensor, None, None]:
+        assert tile_mn is not None
+        self.tiles.append((tile_mn, mma_pv_is_rs, intra_wg_overlap))
+        return (self.flash_attn_func(q, k, v, softmax_scale)[0], None, None)  # b36 returns five; lse etc. None
+
 
 @pytest.fixture
 def fake_fa4(monkeypatch: pytest.MonkeyPatch) -> FakeFA4:
@@ -47,6 +55,7 @@ def fake_fa4(monkeypatch: pytest.MonkeyPatch) -> FakeFA4:
     fake = FakeFA4()
     interface = types.ModuleType(fa4.FA4_INTERFACE)
     interface.flash_attn_func = fake.flash_attn_func  # type: ignore[attr-defined]
+    interface._flash_attn_fwd = fake._flash_attn_fwd  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "flash_attn", types.ModuleType("flash_attn"))
     monkeypatch.setitem(sys.modules, "flash_attn.cute", types.ModuleType("flash_attn.cute"))
     monkeypatch.setitem(sys.modules, fa4.FA4_INTERFACE, interface)
@@ -244,3 +253,37 @@ def test_a_block_compiled_outside_the_routing_recompiles_inside_it(fake_fa4: Fak
         after = compiled(x)
     assert len(fake_fa4.calls) == 2
     assert torch.allclose(inside, before, atol=1e-5) and torch.equal(after, before)
+
+
+@pytest.mark.parametrize("text, tile", [
+    ("", fa4.Fa4Tile()), ("default", fa4.Fa4Tile()), ("128x176", fa4.Fa4Tile(128, 176)),
+    ("192x128:nors", fa4.Fa4Tile(192, 128, pv_from_registers=False)),
+    ("128X144:rs:nool", fa4.Fa4Tile(128, 144, pv_from_registers=True, overlap=False)),
+])
+def test_fa4_tile_parses_and_prints_back(text: str, tile: fa4.Fa4Tile) -> None:
+    assert fa4.Fa4Tile.parse(text) == tile
+    assert fa4.Fa4Tile.parse(str(tile)) == tile
+
+
+@pytest.mark.parametrize("text, words", [
+    ("128", "expected MxN"), ("128x100", "N of 16"), ("100x128", "M a multiple of 64"), ("0x128", "both sizes"),
+    ("128x128:fast", "unknown flags"), ("axb", "expected MxN"),
+])
+def test_fa4_tile_rejects_bad_text_clearly(text: str, words: str) -> None:
+    with pytest.raises(ValueError, match=words):
+        fa4.Fa4Tile.parse(text)
+
+
+def test_routing_with_a_tile_sends_it_to_fa4_and_restores_the_default(fake_fa4: FakeFA4) -> None:
+    q, k, v = _qkv()
+    with fa4.fa4_attention_routing(tile=fa4.Fa4Tile.parse("128x176:nors")):
+        out = transformer_wan.dispatch_attention_fn(q, k, v)
+        with fa4.fa4_attention_routing(tile=fa4.Fa4Tile.parse("192x128")):  # a nested tile applies inside it only
+            transformer_wan.dispatch_attention_fn(q, k, v)
+        transformer_wan.dispatch_attention_fn(q, k, v)
+    with fa4.fa4_attention_routing():
+        transformer_wan.dispatch_attention_fn(q, k, v)  # default tile: the public flash_attn_func
+    assert fake_fa4.tiles == [((128, 176), False, None), ((192, 128), None, None), ((128, 176), False, None)]
+    assert len(fake_fa4.calls) == 4
+    assert fa4._tile == fa4.Fa4Tile()
+    assert torch.allclose(out, _sdpa(q, k, v), atol=1e-5)
