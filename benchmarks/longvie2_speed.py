@@ -17,10 +17,12 @@ Speed switches (``--attention``, ``--fa4-tile``, ``--gelu-epilogue``, ``--compil
 ``--fuse-qkv``) can be compared in one process with ``--variants`` (one model build): each variant is
 ``+``-joined tokens among ``auto | cudnn | flash | efficient`` (SDPA backend) or ``fa4``
 (FlashAttention-4, ``longvie.fa4``; Hopper/Blackwell with flash-attn-4 installed; a variant whose
-backend cannot run prints an error row), ``tile=MxN[:flags]`` (FA4's forward tile, ``longvie.fa4.Fa4Tile``),
-``gelu`` (FFN up-projection + GELU as one cuBLASLt call, ``longvie.fused``), ``fuse`` (diffusers' fused
+backend cannot run prints an error row), ``tile=PLAN`` (FA4's self-attention tiles, ``longvie.fa4.Fa4TilePlan``,
+parts joined by ``/``, e.g. ``tile=40=192x128:nors/20=128x176`` or ``tile=auto``),
+``gelu`` (FFN up-projection + GELU as one cuBLASLt call, ``longvie.fused``), ``qkrope`` (self-attention's
+query/key RMSNorm + RoPE as one Triton kernel, ``longvie.qk_rope``), ``fuse`` (diffusers' fused
 QKV / KV projections), ``compile`` (torch.compile of every transformer block, ``--compile-mode``); put
-compiled variants last (compiling cannot be undone; switching ``gelu`` or the tile recompiles).
+compiled variants last (compiling cannot be undone; switching ``gelu``, ``qkrope`` or the tiles recompiles).
 One JSON line per variant is printed and appended to ``--jsonl-out``.
 
 Example:
@@ -43,7 +45,7 @@ import torch
 
 from longvgenbench.errors import OptionError
 from longvie.config import REAL_CONFIG, TINY_CONFIG, LongVie2Config, SamplerConfig
-from longvie.fa4 import Fa4Tile
+from longvie.fa4 import Fa4TilePlan
 from longvie.model import LongVie2Transformer
 from longvie.pipeline import ATTENTION_BACKENDS, attention_backend
 from longvie.sampler import Conditioning, sample
@@ -138,24 +140,25 @@ def parse_variant(spec: str) -> dict[str, object]:
     tokens = [t for t in spec.split("+") if t]
     attention = [t for t in tokens if t in ATTENTION_BACKENDS]
     tiles = [t.removeprefix("tile=") for t in tokens if t.startswith("tile=")]
-    unknown = [t for t in tokens if t not in ATTENTION_BACKENDS and t not in ("fuse", "compile", "gelu")
+    unknown = [t for t in tokens if t not in ATTENTION_BACKENDS and t not in ("fuse", "compile", "gelu", "qkrope")
                and not t.startswith("tile=")]
     if unknown or len(attention) > 1 or len(tiles) > 1:
-        raise SystemExit(f"bad variant {spec!r}: tokens are {list(ATTENTION_BACKENDS)}, tile=MxN, gelu, fuse, compile "
-                         "(one backend, one tile)")
+        raise SystemExit(f"bad variant {spec!r}: tokens are {list(ATTENTION_BACKENDS)}, tile=PLAN, gelu, qkrope, "
+                         "fuse, compile (one backend, one tile)")
     try:
-        tile = Fa4Tile.parse(tiles[0]) if tiles else Fa4Tile()
+        tile = Fa4TilePlan.parse(tiles[0]) if tiles else Fa4TilePlan()
     except ValueError as exc:
         raise SystemExit(f"bad variant {spec!r}: {exc}") from exc
     backend = attention[0] if attention else "auto"
-    if not tile.is_default and backend != "fa4":
+    if tile != Fa4TilePlan() and backend != "fa4":
         raise SystemExit(f"bad variant {spec!r}: tile= needs fa4")
-    return {"name": spec, "attention": backend, "fa4_tile": str(tile), "gelu_epilogue": "gelu" in tokens,
-            "fuse": "fuse" in tokens, "compile": "compile" in tokens}
+    return {"name": spec, "attention": backend, "fa4_tile": str(tile).replace(",", "/"),
+            "gelu_epilogue": "gelu" in tokens, "fused_qk_rope": "qkrope" in tokens, "fuse": "fuse" in tokens,
+            "compile": "compile" in tokens}
 
 
 def time_steps(model: LongVie2Transformer, noise: torch.Tensor, cond: Conditioning, measured: int, batched: bool,
-               attention: str, sync: object, tile: Fa4Tile | None = None) -> tuple[float, list[float], float]:
+               attention: str, sync: object, tile: Fa4TilePlan | None = None) -> tuple[float, list[float], float]:
     """Warm-up step (kernels, compile, hooks), then ``measured`` timed steps: (seconds, per-step, warm-up s)."""
     with attention_backend(attention, tile):
         warm_start = time.perf_counter()
@@ -184,7 +187,7 @@ KERNEL_GROUPS = (("attention", ("flash", "fmha", "attention", "sdpa")),
 
 
 def profile_step(model: LongVie2Transformer, noise: torch.Tensor, cond: Conditioning, batched: bool, attention: str,
-                 path: str, tile: Fa4Tile | None = None) -> dict[str, float]:
+                 path: str, tile: Fa4TilePlan | None = None) -> dict[str, float]:
     """One more step under ``torch.profiler``: the top CUDA kernels to ``path`` and seconds per kernel group."""
     with attention_backend(attention, tile), torch.profiler.profile(
             activities=[torch.profiler.ProfilerActivity.CUDA]) as prof:
@@ -212,6 +215,7 @@ def run_variants(args: argparse.Namespace, model: LongVie2Transformer, noise: to
             raise SystemExit("put compiled variants last: compiling cannot be undone")
         set_fused_projections(model, bool(variant["fuse"]))
         model.set_gelu_epilogue(bool(variant["gelu_epilogue"]))
+        model.set_fused_qk_rope(bool(variant["fused_qk_rope"]))
         if variant["compile"] and not compiled:
             for block in model.transformer_blocks():
                 block.compile(mode=args.compile_mode)
@@ -222,7 +226,7 @@ def run_variants(args: argparse.Namespace, model: LongVie2Transformer, noise: to
         try:
             seconds, steps, warm_s = time_steps(model, noise, cond, measured, not args.no_batched_cfg,
                                                 str(variant["attention"]), sync,
-                                                Fa4Tile.parse(str(variant["fa4_tile"])))
+                                                Fa4TilePlan.parse(str(variant["fa4_tile"])))
         except (RuntimeError, OptionError) as exc:  # e.g. no cuDNN kernel for these shapes; fa4 not installed
             row = {**variant, "error": str(exc).splitlines()[0][:300]}
         else:
@@ -253,10 +257,14 @@ def main() -> None:
     parser.add_argument("--attention", choices=list(ATTENTION_BACKENDS), default="auto",
                         help="SDPA backend (torch.nn.attention.sdpa_kernel); auto lets PyTorch choose; "
                              "fa4: FlashAttention-4 (longvie.fa4)")
-    parser.add_argument("--fa4-tile", default="default", help="FA4's forward tile with --attention fa4, "
-                        "MxN[:rs|:nors][:ol|:nool] (longvie.fa4.Fa4Tile), e.g. 128x176; default: FA4's own")
+    parser.add_argument("--fa4-tile", default="default", help="FA4's self-attention tiles with --attention fa4 "
+                        "(longvie.fa4.Fa4TilePlan): MxN[:rs|:nors][:ol|:nool] for all, 40=192x128:nors,20=128x176 by "
+                        "head count, auto (the pipeline's default: measured best on Hopper); default: FA4's own")
     parser.add_argument("--gelu-epilogue", action="store_true",
                         help="FFN up-projection + GELU as one cuBLASLt call (longvie.fused; the pipeline's default)")
+    parser.add_argument("--fused-qk-rope", action="store_true",
+                        help="self-attention's query/key RMSNorm + RoPE as one Triton kernel (longvie.qk_rope; the "
+                             "pipeline's default)")
     parser.add_argument("--fuse-qkv", action="store_true", help="diffusers' fused QKV/KV attention projections")
     parser.add_argument("--variants", default=None,
                         help="compare variants in one process, e.g. auto,cudnn,flash,cudnn+fuse,cudnn+compile")
@@ -267,6 +275,8 @@ def main() -> None:
                         help="encode a clip's five 81-frame videos one at a time (the pipeline's batched_vae=false)")
     parser.add_argument("--vae-compare", action="store_true",
                         help="also time the encodes the other way (batched / one by one) and report both")
+    parser.add_argument("--vae-cudnn-benchmark", action="store_true",
+                        help="also time the VAE with torch.backends.cudnn.benchmark on (after one untimed pass)")
     parser.add_argument("--json-out", default=None)
     parser.add_argument("--smoke", action="store_true", help="tiny config on CPU: checks the script only")
     parser.add_argument("--profile-out", default=None,
@@ -301,12 +311,13 @@ def main() -> None:
         run_variants(args, model, noise, cond, flops_step, sync, smoke)
         return
     try:
-        tile = Fa4Tile.parse(args.fa4_tile)
+        tile = Fa4TilePlan.parse(args.fa4_tile)
     except ValueError as exc:
         parser.error(str(exc))
     if args.fuse_qkv:
         set_fused_projections(model, True)
     model.set_gelu_epilogue(args.gelu_epilogue)
+    model.set_fused_qk_rope(args.fused_qk_rope)
     if args.compile:
         for block in model.transformer_blocks():
             block.compile(mode=args.compile_mode)
@@ -326,12 +337,18 @@ def main() -> None:
     if vae and args.vae_compare:  # the other way too, same process, after the first (warm cuDNN)
         other = time_vae(sampler, device, args.vae_tiling, args.vae_one_by_one)
         vae["vae_encode_s_" + ("batched" if args.vae_one_by_one else "one_by_one")] = other["vae_encode_s"]
+    if vae and args.vae_cudnn_benchmark:  # again with cuDNN choosing its convolution kernels by timing them
+        torch.backends.cudnn.benchmark = True
+        time_vae(sampler, device, args.vae_tiling, not args.vae_one_by_one)  # the timing runs happen here
+        tuned = time_vae(sampler, device, args.vae_tiling, not args.vae_one_by_one)
+        vae |= {f"{key}_cudnn_benchmark": value for key, value in tuned.items()}
     clip_s = dit_s + vae.get("vae_encode_s", 0.0) + vae.get("vae_decode_s", 0.0)
     result = {
         "device": "cpu (smoke)" if smoke else torch.cuda.get_device_name(), "torch": torch.__version__,
         "mode": args.mode,
         "batched_cfg": not args.no_batched_cfg, "compile": args.compile, "compile_mode": args.compile_mode,
         "attention": args.attention, "fa4_tile": str(tile), "gelu_epilogue": args.gelu_epilogue,
+        "fused_qk_rope": args.fused_qk_rope,
         "fuse_qkv": args.fuse_qkv, "steps": args.steps,
         "vae_encodes": "one by one" if args.vae_one_by_one else "a clip's five 81-frame videos in one batch",
         "measured_steps": measured, "extrapolated": measured != args.steps,

@@ -40,9 +40,12 @@ class LongVie2Model(VideoModel):
     ``attention`` (SDPA backend: auto | cudnn | flash | efficient | math; on an H200 with torch 2.11
     auto and cudnn measured the same, flash 22% slower per step; or fa4: FlashAttention-4 via
     ``longvie.fa4``, CUDA Hopper/Blackwell with flash-attn-4 installed, fp16/bf16), ``fa4_tile`` (FA4's forward
-    tile, ``MxN[:rs|:nors][:ol|:nool]`` as ``longvie.fa4.Fa4Tile``; default FA4's own choice), ``gelu_epilogue``
+    tiles for self-attention, ``longvie.fa4.Fa4TilePlan``: ``auto``, the default, is the plan measured best on an
+    H100 when the GPU is a Hopper and FA4's own choice elsewhere; ``default``; ``MxN[:rs|:nors][:ol|:nool]``;
+    or per head count, ``40=192x128:nors,20=128x176``), ``gelu_epilogue``
     (the FFN up-projection and its GELU as one cuBLASLt call on CUDA in bf16/fp16, ``longvie.fused``; on by
-    default, a no-op elsewhere), ``text_encoder_device`` (e.g.
+    default, a no-op elsewhere), ``fused_qk_rope`` (self-attention's query/key RMSNorm + RoPE as one Triton
+    kernel on CUDA, ``longvie.qk_rope``; on by default, plain torch elsewhere), ``text_encoder_device`` (e.g.
     cpu), ``height`` / ``width`` (working size, 352x640 upstream),
     ``num_frames`` (frames per clip, 81 upstream; must equal the split's clip length),
     ``caption_refiner`` (off | qwen2.5-vl: each clip after the first gets its caption rewritten by
@@ -69,8 +72,8 @@ class LongVie2Model(VideoModel):
                  width: int = 640, num_frames: int = 81, attention: str = "auto", caption_refiner: str = "off",
                  refiner_model_dir: str | None = None, refiner_device: str | None = None, refiner_dtype: str = "auto",
                  refiner_max_new_tokens: int = 1024, refiner_prompt_file: str | None = None,
-                 components: str | None = None, batched_vae: bool = True, fa4_tile: str = "default",
-                 gelu_epilogue: bool = True) -> None:
+                 components: str | None = None, batched_vae: bool = True, fa4_tile: str = "auto",
+                 gelu_epilogue: bool = True, fused_qk_rope: bool = True) -> None:
         super().__init__(device=device)
         from longvie.refiner import REFINE_PROMPT, REFINERS, CaptionRefiner, read_prompt_file
 
@@ -83,15 +86,15 @@ class LongVie2Model(VideoModel):
         if attention not in ATTENTION_BACKENDS:
             raise OptionError(f"{self.name}: attention must be one of {list(ATTENTION_BACKENDS)}, got {attention!r}")
         self.attention = attention
-        from longvie.fa4 import Fa4Tile
+        from longvie.fa4 import Fa4TilePlan
 
         try:
-            self.fa4_tile = Fa4Tile.parse(str(fa4_tile))
+            self.fa4_tile = Fa4TilePlan.parse(str(fa4_tile))
         except ValueError as exc:
             raise OptionError(f"{self.name}: {exc}") from exc
-        if not self.fa4_tile.is_default and attention != "fa4":
+        if fa4_tile not in ("auto", "default") and attention != "fa4":
             raise OptionError(f"{self.name}: fa4_tile={fa4_tile!r} needs attention=fa4, got attention={attention!r}")
-        self.gelu_epilogue = bool(gelu_epilogue)
+        self.gelu_epilogue, self.fused_qk_rope = bool(gelu_epilogue), bool(fused_qk_rope)
         if attention == "fa4":  # fail before loading 14B of weights
             from longvie.fa4 import require_fa4
 
@@ -159,6 +162,7 @@ class LongVie2Model(VideoModel):
             dtype = _DTYPES[self.dtype_name]
             transformer = load_transformer(WeightsFolder.find(root, self.uses_controls), dtype)
             transformer.set_gelu_epilogue(self.gelu_epilogue)
+            transformer.set_fused_qk_rope(self.fused_qk_rope)
             if self.compile:
                 for block in transformer.transformer_blocks():
                     block.compile()
@@ -167,7 +171,7 @@ class LongVie2Model(VideoModel):
                                           text_encoder_device=self.text_encoder_device, offload=self.offload,
                                           vae_tiling=self.vae_tiling, batched_cfg=self.batched_cfg,
                                           attention=self.attention, batched_vae=self.batched_vae,
-                                          fa4_tile=self.fa4_tile)
+                                          fa4_tiles=self.fa4_tile)
         return self._pipeline
 
     # -- the long-video loop -------------------------------------------------------------------
@@ -249,6 +253,7 @@ def options_of(model: LongVie2Model) -> dict[str, Any]:
     return {"dtype": model.dtype_name, "offload": model.offload, "vae_tiling": model.vae_tiling,
             "batched_cfg": model.batched_cfg, "batched_vae": model.batched_vae, "attention": model.attention,
             "fa4_tile": str(model.fa4_tile), "gelu_epilogue": model.gelu_epilogue,
+            "fused_qk_rope": model.fused_qk_rope,
             "caption_refiner": "off" if model.refiner is None else model.refiner.name, **model.sampler.to_dict()}
 
 

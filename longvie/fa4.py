@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -150,6 +151,58 @@ class Fa4Tile:
         return ":".join([f"{self.m}x{self.n}", *(f for f in flags if f)])
 
 
+@dataclass(frozen=True)
+class Fa4TilePlan:
+    """Which FA4 tile each self-attention call gets; cross-attention calls keep FA4's own choice.
+
+    Why per call: on an H100 the best tile differed between LongVie 2's base self-attention (40 heads,
+    20,240 tokens: 192x128 without P in registers) and its control branches' (20 heads, 18,480 tokens:
+    128x176), and the short cross-attention calls got slower with either (``benchmarks/attention_kernels.py``,
+    ``benchmarks/longvie2_speed.py --variants``; RESULTS.md, Issue 4 fifth session). The head count tells
+    the two self-attentions apart. Written ``TILE`` (every self-attention call) or ``H=TILE,H=TILE[,TILE]``
+    (by head count, a bare tile for other counts; ``/`` may separate the parts too), ``default`` (FA4's own
+    everywhere) or ``auto`` (:data:`TUNED_SM90_PLAN` on Hopper, FA4's own elsewhere: tiles are per architecture).
+    """
+
+    default: Fa4Tile = Fa4Tile()
+    by_heads: tuple[tuple[int, Fa4Tile], ...] = ()
+
+    def for_call(self, query: torch.Tensor, key: torch.Tensor) -> Fa4Tile:
+        """The tile of one (B, L, H, D) call: self-attention (as many keys as queries) only."""
+        if query.shape[1] != key.shape[1]:
+            return Fa4Tile()
+        heads = query.shape[2]
+        for count, tile in self.by_heads:
+            if count == heads:
+                return tile
+        return self.default
+
+    @classmethod
+    def parse(cls, text: str) -> Fa4TilePlan:
+        if text == "auto":
+            return TUNED_SM90_PLAN if _gpu_capability_major() == 9 else cls()
+        default, by_heads = Fa4Tile(), []
+        for part in [p for p in re.split(r"[,/]", text) if p]:
+            heads, sep, tile = part.partition("=")
+            if not sep:
+                default = Fa4Tile.parse(part)
+                continue
+            if not heads.isdigit():
+                raise ValueError(f"FA4 tile plan {text!r}: {part!r} should be HEADS=TILE, e.g. 40=192x128:nors")
+            by_heads.append((int(heads), Fa4Tile.parse(tile)))
+        return cls(default, tuple(by_heads))
+
+    def __str__(self) -> str:
+        parts = [f"{heads}={tile}" for heads, tile in self.by_heads]
+        if not self.default.is_default or not parts:
+            parts.append(str(self.default))
+        return ",".join(parts)
+
+
+#: The tiles measured best on an H100 at LongVie 2's shapes (base 40 heads, control branches 20 heads).
+TUNED_SM90_PLAN = Fa4TilePlan(by_heads=((40, Fa4Tile(192, 128, pv_from_registers=False)), (20, Fa4Tile(128, 176))))
+
+
 @torch.library.custom_op("longvie::fa4_attention", mutates_args=())
 def fa4_attention(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, scale: float | None,
                   tile_m: int = 0, tile_n: int = 0, pv_from_registers: int = -1, overlap: int = -1) -> torch.Tensor:
@@ -212,9 +265,9 @@ def fa4_can_run(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, *, 
 #: global (not a closure) so every entry installs the *same* function object and compiled graphs
 #: guarded on the Wan module's global stay valid from one clip to the next.
 _fallback: Callable[..., torch.Tensor] | None = None
-#: The tile :func:`dispatch_with_fa4` asks FA4 for; set while the routing is entered. Read by traced code,
-#: so dynamo guards on it: a compiled block recompiles when it changes instead of keeping the old tile.
-_tile: Fa4Tile = Fa4Tile()
+#: The tiles :func:`dispatch_with_fa4` asks FA4 for; set while the routing is entered. Read by traced code,
+#: so dynamo guards on it: a compiled block recompiles when it changes instead of keeping the old tiles.
+_plan: Fa4TilePlan = Fa4TilePlan()
 
 
 def dispatch_with_fa4(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
@@ -226,7 +279,7 @@ def dispatch_with_fa4(query: torch.Tensor, key: torch.Tensor, value: torch.Tenso
     if fa4_can_run(query, key, value, attn_mask=attn_mask, dropout_p=dropout_p, is_causal=is_causal,
                    enable_gqa=enable_gqa, backend=backend, parallel_config=parallel_config,
                    attention_kwargs=attention_kwargs):
-        return torch.ops.longvie.fa4_attention(query, key, value, scale, *_tile.op_args())
+        return torch.ops.longvie.fa4_attention(query, key, value, scale, *_plan.for_call(query, key).op_args())
     if _fallback is None:
         raise RuntimeError("dispatch_with_fa4 was called outside fa4_attention_routing()")
     return _fallback(query, key, value, attn_mask=attn_mask, dropout_p=dropout_p, is_causal=is_causal, scale=scale,
@@ -235,28 +288,28 @@ def dispatch_with_fa4(query: torch.Tensor, key: torch.Tensor, value: torch.Tenso
 
 
 @contextlib.contextmanager
-def fa4_attention_routing(*, check: bool = True, tile: Fa4Tile | None = None) -> Iterator[None]:
+def fa4_attention_routing(*, check: bool = True, tiles: Fa4TilePlan | None = None) -> Iterator[None]:
     """Route diffusers' Wan attention to FA4 while entered (restored on exit, also on error).
 
     Enter it *before* ``torch.compile`` traces the transformer blocks and keep it entered while the
     compiled blocks run: dynamo reads the Wan module's ``dispatch_attention_fn`` global at trace time
     and guards on it, so a graph traced outside the context calls SDPA (and re-entering triggers a
     recompile, not a silent switch). Not thread-safe: the global is process-wide. Nested entries
-    are no-ops, except that a nested entry's ``tile`` applies while it is entered. ``check`` False skips
-    :func:`require_fa4` (tests with a stand-in FA4 module). ``tile`` None is FA4's own choice.
+    are no-ops, except that a nested entry's ``tiles`` apply while it is entered. ``check`` False skips
+    :func:`require_fa4` (tests with a stand-in FA4 module). ``tiles`` None is FA4's own choice everywhere.
     """
-    global _fallback, _tile
+    global _fallback, _plan
     if check:
         require_fa4()
     wan = importlib.import_module(WAN_MODULE)
     previous = wan.dispatch_attention_fn
-    saved_tile = _tile
-    _tile = tile or Fa4Tile()
+    saved_plan = _plan
+    _plan = tiles or Fa4TilePlan()
     if previous is dispatch_with_fa4:
         try:
             yield
         finally:
-            _tile = saved_tile
+            _plan = saved_plan
         return
     saved_fallback = _fallback
     _fallback = previous
@@ -266,8 +319,9 @@ def fa4_attention_routing(*, check: bool = True, tile: Fa4Tile | None = None) ->
     finally:
         wan.dispatch_attention_fn = previous
         _fallback = saved_fallback
-        _tile = saved_tile
+        _plan = saved_plan
 
 
-__all__ = ["FA4_CAPABILITY_MAJORS", "Fa4Tile", "FlashAttention4Unavailable", "dispatch_with_fa4", "fa4_attention",
-           "fa4_attention_routing", "fa4_available", "fa4_can_run", "fa4_unavailable_reason", "require_fa4"]
+__all__ = ["FA4_CAPABILITY_MAJORS", "TUNED_SM90_PLAN", "Fa4Tile", "Fa4TilePlan", "FlashAttention4Unavailable",
+           "dispatch_with_fa4", "fa4_attention", "fa4_attention_routing", "fa4_available", "fa4_can_run",
+           "fa4_unavailable_reason", "require_fa4"]

@@ -114,6 +114,13 @@ class LongVie2Transformer(nn.Module):
 
         return set_gelu_epilogue(self.transformer_blocks(), enabled)
 
+    def set_fused_qk_rope(self, enabled: bool) -> int:
+        """Self-attention's query/key RMSNorm + RoPE as one Triton kernel on CUDA (``longvie.qk_rope``);
+        returns how many blocks have it on."""
+        from longvie.qk_rope import set_fused_qk_rope
+
+        return set_fused_qk_rope(self.transformer_blocks(), enabled)
+
     # -- helpers -------------------------------------------------------------------------------
     def _rope(self, frames: int, height: int, width: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
         """RoPE cos/sin for a (frames, height, width) token grid (frame indices 0..frames-1)."""
@@ -194,7 +201,10 @@ class LongVie2Transformer(nn.Module):
                     part = branches[name] * dense_scale if name == "dense" else branches[name]
                     fused = part if fused is None else fused + part
                 injection = ctrl.fusion[index](fused)
-                tokens = torch.cat([tokens[:, :history_tokens], tokens[:, history_tokens:] + injection], dim=1)
+                if torch.is_grad_enabled():  # training: out of place, autograd may have saved the block's output
+                    tokens = torch.cat([tokens[:, :history_tokens], tokens[:, history_tokens:] + injection], dim=1)
+                else:  # inference: add into the clip's tokens in place (the copy of the cat cost 1 ms a layer)
+                    tokens[:, history_tokens:] += injection
 
         tokens = tokens[:, history_tokens:]
         shift, scale = (base.scale_shift_table.to(temb.device) + temb.unsqueeze(1)).chunk(2, dim=1)

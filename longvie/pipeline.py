@@ -20,7 +20,7 @@ import torch
 from PIL import Image
 
 from longvie.config import SamplerConfig
-from longvie.fa4 import Fa4Tile
+from longvie.fa4 import Fa4TilePlan
 from longvie.model import LongVie2Transformer
 from longvie.sampler import Conditioning, sample
 
@@ -34,12 +34,12 @@ OFFLOAD_MODES = ("none", "model", "group")
 ATTENTION_BACKENDS = ("auto", "cudnn", "flash", "efficient", "math", "fa4")
 
 
-def attention_backend(name: str, fa4_tile: Fa4Tile | None = None) -> contextlib.AbstractContextManager:
+def attention_backend(name: str, fa4_tiles: Fa4TilePlan | None = None) -> contextlib.AbstractContextManager:
     """Context that pins scaled-dot-product attention to one backend (diffusers' Wan attention uses SDPA).
 
     Why a switch: at LongVie 2's 20k-token sequences attention is a large share of the step, and
     which kernel PyTorch picks by default depends on the version and GPU; see
-    ``benchmarks/longvie2_speed.py --variants`` for measurements. ``fa4_tile`` (fa4 only) pins FA4's tile.
+    ``benchmarks/longvie2_speed.py --variants`` for measurements. ``fa4_tiles`` (fa4 only) pins FA4's tiles.
     """
     if name not in ATTENTION_BACKENDS:
         raise ValueError(f"attention must be one of {ATTENTION_BACKENDS}, got {name!r}")
@@ -49,7 +49,7 @@ def attention_backend(name: str, fa4_tile: Fa4Tile | None = None) -> contextlib.
         from longvie.fa4 import fa4_attention_routing, require_fa4
 
         require_fa4()
-        return fa4_attention_routing(check=False, tile=fa4_tile)
+        return fa4_attention_routing(check=False, tiles=fa4_tiles)
     from torch.nn.attention import SDPBackend, sdpa_kernel
 
     return sdpa_kernel({"cudnn": SDPBackend.CUDNN_ATTENTION, "flash": SDPBackend.FLASH_ATTENTION,
@@ -110,12 +110,12 @@ class ClipPipeline:
     def __init__(self, transformer: LongVie2Transformer, components: WanComponents, sampler: SamplerConfig,
                  device: str = "cpu", dtype: torch.dtype = torch.float32, *, text_encoder_device: str | None = None,
                  offload: str = "none", vae_tiling: bool = False, batched_cfg: bool = True,
-                 attention: str = "auto", batched_vae: bool = True, fa4_tile: Fa4Tile | None = None) -> None:
+                 attention: str = "auto", batched_vae: bool = True, fa4_tiles: Fa4TilePlan | None = None) -> None:
         if offload not in OFFLOAD_MODES:
             raise ValueError(f"offload must be one of {OFFLOAD_MODES}, got {offload!r}")
         attention_backend(attention)  # validates the name
         self.attention = attention
-        self.fa4_tile = fa4_tile
+        self.fa4_tiles = fa4_tiles
         self.transformer, self.components, self.sampler = transformer, components, sampler
         self.device, self.dtype, self.offload, self.batched_cfg = torch.device(device), dtype, offload, batched_cfg
         self.batched_vae = batched_vae
@@ -281,7 +281,7 @@ class ClipPipeline:
         cond = self.conditioning(inputs)
         start = self.start_latents(noise, cond.history)
         model = self._use(self.transformer)
-        with attention_backend(self.attention, self.fa4_tile):
+        with attention_backend(self.attention, self.fa4_tiles):
             latents = sample(model, start, cond, self.sampler, batched_cfg=self.batched_cfg, on_step=on_step)
         return to_frames(self.decode(latents))
 

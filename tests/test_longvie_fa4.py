@@ -274,16 +274,38 @@ def test_fa4_tile_rejects_bad_text_clearly(text: str, words: str) -> None:
         fa4.Fa4Tile.parse(text)
 
 
-def test_routing_with_a_tile_sends_it_to_fa4_and_restores_the_default(fake_fa4: FakeFA4) -> None:
-    q, k, v = _qkv()
-    with fa4.fa4_attention_routing(tile=fa4.Fa4Tile.parse("128x176:nors")):
+def test_routing_with_tiles_sends_them_to_self_attention_and_restores_the_default(fake_fa4: FakeFA4) -> None:
+    q, k, v = _qkv(lq=5, lk=5, heads=3)
+    q2, k2, v2 = _qkv(lq=5, lk=5, heads=2)
+    cross = _qkv(lq=5, lk=7, heads=3)
+    with fa4.fa4_attention_routing(tiles=fa4.Fa4TilePlan.parse("128x176:nors")):
         out = transformer_wan.dispatch_attention_fn(q, k, v)
-        with fa4.fa4_attention_routing(tile=fa4.Fa4Tile.parse("192x128")):  # a nested tile applies inside it only
+        transformer_wan.dispatch_attention_fn(*cross)  # cross-attention: FA4's own tile (public function)
+        with fa4.fa4_attention_routing(tiles=fa4.Fa4TilePlan.parse("3=192x128,2=128x144")):  # nested: inside only
             transformer_wan.dispatch_attention_fn(q, k, v)
+            transformer_wan.dispatch_attention_fn(q2, k2, v2)
         transformer_wan.dispatch_attention_fn(q, k, v)
     with fa4.fa4_attention_routing():
         transformer_wan.dispatch_attention_fn(q, k, v)  # default tile: the public flash_attn_func
-    assert fake_fa4.tiles == [((128, 176), False, None), ((192, 128), None, None), ((128, 176), False, None)]
-    assert len(fake_fa4.calls) == 4
-    assert fa4._tile == fa4.Fa4Tile()
+    assert fake_fa4.tiles == [((128, 176), False, None), ((192, 128), None, None), ((128, 144), None, None),
+                              ((128, 176), False, None)]
+    assert len(fake_fa4.calls) == 6
+    assert fa4._plan == fa4.Fa4TilePlan()
     assert torch.allclose(out, _sdpa(q, k, v), atol=1e-5)
+
+
+@pytest.mark.parametrize("text", ["default", "128x176", "40=192x128:nors,20=128x176", "40=192x128:nors,128x144"])
+def test_tile_plan_parses_and_prints_back(text: str) -> None:
+    plan = fa4.Fa4TilePlan.parse(text)
+    assert str(plan) == text
+    assert fa4.Fa4TilePlan.parse(text.replace(",", "/")) == plan
+
+
+def test_auto_plan_is_the_tuned_one_on_hopper_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(fa4, "_gpu_capability_major", lambda: 9)
+    assert fa4.Fa4TilePlan.parse("auto") == fa4.TUNED_SM90_PLAN
+    assert str(fa4.TUNED_SM90_PLAN) == "40=192x128:nors,20=128x176"
+    monkeypatch.setattr(fa4, "_gpu_capability_major", lambda: 10)
+    assert fa4.Fa4TilePlan.parse("auto") == fa4.Fa4TilePlan()
+    with pytest.raises(ValueError, match="HEADS=TILE"):
+        fa4.Fa4TilePlan.parse("x=128x128")

@@ -1,0 +1,180 @@
+"""The fused query/key RMSNorm + RoPE of Wan self-attention (``longvie.qk_rope``).
+
+On CPU the op runs its plain-torch reference, which must equal diffusers' own processor; the Triton
+kernel runs under Triton's CPU interpreter (``TRITON_INTERPRET=1``, in a subprocess, since the
+variable is read when the kernel is built) against the reference, and is compiled for sm_90 here
+(the interpreter skips the compiler's checks).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("diffusers", reason="the longvie extra is not installed")
+import torch
+from diffusers.models.transformers import transformer_wan
+
+from longvie import qk_rope
+from longvie.config import TINY_CONFIG
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _attention(dim: int = 32, heads: int = 2) -> transformer_wan.WanAttention:
+    torch.manual_seed(0)
+    attn = transformer_wan.WanAttention(dim=dim, heads=heads, dim_head=dim // heads, eps=1e-6,
+                                        processor=transformer_wan.WanAttnProcessor()).eval()
+    with torch.no_grad():
+        attn.norm_q.weight.normal_(1.0, 0.2)
+        attn.norm_k.weight.normal_(1.0, 0.2)
+    return attn
+
+
+def _rope_tables(length: int, head: int) -> tuple[torch.Tensor, torch.Tensor]:
+    rope = transformer_wan.WanRotaryPosEmbed(head, (1, 2, 2), 64)
+    cos, sin = rope(torch.zeros(1, 1, 1, 2, 2 * length))  # (1, L, 1, head) for a 1x1xL token grid
+    return cos, sin
+
+
+def test_fused_processor_equals_diffusers_processor_on_cpu() -> None:
+    attn = _attention()
+    x = torch.randn(2, 6, 32)
+    cos, sin = _rope_tables(6, 16)
+    with torch.no_grad():
+        reference = attn(x, None, None, (cos, sin))
+        attn.set_processor(qk_rope.FusedQKRopeAttnProcessor())
+        fused = attn(x, None, None, (cos, sin))
+    assert torch.allclose(fused, reference, atol=1e-6), (fused - reference).abs().max()
+
+
+def test_cross_attention_and_autograd_take_diffusers_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    def forbidden(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the fused op must not run here")
+
+    monkeypatch.setattr(qk_rope, "qk_norm_rope_reference", forbidden)
+    attn = _attention()
+    attn.set_processor(qk_rope.FusedQKRopeAttnProcessor())
+    x = torch.randn(1, 6, 32, requires_grad=True)
+    cos, sin = _rope_tables(6, 16)
+    attn(x, None, None, (cos, sin)).sum().backward()  # autograd records: diffusers' path
+    assert x.grad is not None
+    with torch.no_grad():
+        attn(x, torch.randn(1, 4, 32), None, None)  # cross-attention: no RoPE
+
+
+def test_model_switch_keeps_the_output(monkeypatch: pytest.MonkeyPatch) -> None:
+    from longvie_tiny import tiny_transformer
+
+    calls = []
+    reference_op = qk_rope.qk_norm_rope_reference
+
+    def counting(*args: object) -> tuple[torch.Tensor, torch.Tensor]:
+        calls.append(1)
+        return reference_op(*args)
+
+    monkeypatch.setattr(qk_rope, "qk_norm_rope_reference", counting)
+    model = tiny_transformer()
+    g = torch.Generator().manual_seed(0)
+    c, (frames, h, w) = TINY_CONFIG, (3, 4, 6)
+    inputs = {"latents": torch.randn(1, 16, frames, h, w, generator=g), "timestep": torch.full((1,), 996.0),
+              "text_embeds": torch.randn(1, 512, c.text_dim, generator=g),
+              "image_embeds": torch.randn(1, 257, c.image_dim, generator=g),
+              "image_condition": torch.randn(1, 20, frames, h, w, generator=g),
+              "dense": torch.randn(1, 36, frames, h, w, generator=g),
+              "sparse": torch.randn(1, 36, frames, h, w, generator=g),
+              "history": torch.randn(1, 16, 2, h, w, generator=g)}
+    with torch.no_grad():
+        reference = model(**inputs)
+        blocks = c.num_layers + 2 * c.control_layers
+        assert model.set_fused_qk_rope(True) == blocks
+        fused = model(**inputs)
+        assert len(calls) == blocks
+        assert model.set_fused_qk_rope(False) == 0
+        assert torch.equal(model(**inputs), reference)
+    assert torch.allclose(fused, reference, atol=1e-5), (fused - reference).abs().max()
+
+
+def test_op_is_opaque_to_compile() -> None:
+    q, k = torch.randn(2, 6, 32), torch.randn(2, 6, 32)
+    cos, sin = _rope_tables(6, 16)
+    weight = torch.ones(32)
+    torch.library.opcheck(torch.ops.longvie.qk_norm_rope.default, (q, k, weight, weight, 1e-6, cos, sin, 2),
+                          test_utils=("test_schema", "test_faketensor"))
+    graphs = []
+
+    def backend(gm: torch.fx.GraphModule, example_inputs: list) -> object:
+        graphs.append(gm)
+        return gm.forward
+
+    op = torch.compile(lambda *a: torch.ops.longvie.qk_norm_rope(*a), backend=backend, fullgraph=True)
+    out_q, out_k = op(q, k, weight, weight, 1e-6, cos, sin, 2)
+    assert out_q.shape == out_k.shape == (2, 6, 2, 16)
+    assert [n for n in graphs[0].graph.nodes if "qk_norm_rope" in str(n.target)]
+
+
+_INTERPRETED = """
+import json, sys, torch
+from longvie import qk_rope
+cases = json.loads(sys.argv[1])
+errors = []
+for seed, (batch, length, heads, head, dtype) in enumerate(cases):
+    g = torch.Generator().manual_seed(seed)
+    dtype = getattr(torch, dtype)
+    q = (torch.randn(batch, length, heads * head, generator=g) * 3).to(dtype)
+    k = torch.randn(batch, length, heads * head, generator=g).to(dtype)
+    wq = torch.rand(heads * head, generator=g).to(dtype) + 0.5
+    wk = torch.rand(heads * head, generator=g).to(dtype) + 0.5
+    angles = torch.rand(1, length, 1, head, generator=g) * 6
+    cos, sin = angles.cos(), angles.sin()
+    ref = qk_rope.qk_norm_rope_reference(q, k, wq, wk, 1e-6, cos, sin, heads)
+    out = qk_rope.qk_norm_rope_triton(q, k, wq, wk, 1e-6, cos, sin, heads)
+    ulp = torch.finfo(dtype).eps
+    relative = [float(((o.float() - r.float()).abs() / (r.float().abs() + 1) / ulp).max()) for o, r in zip(out, ref)]
+    errors.append([[list(o.shape) == list(r.shape) for o, r in zip(out, ref)], max(relative)])
+print(json.dumps(errors))
+"""
+
+
+def test_kernel_equals_the_reference_under_the_interpreter() -> None:
+    pytest.importorskip("triton")
+    cases = [(2, 5, 2, 16, "float32"), (1, 3, 3, 8, "bfloat16"), (1, 4, 5, 16, "float16")]  # 5 heads: masked pairs
+    env = {**os.environ, "TRITON_INTERPRET": "1", "PYTHONPATH": str(ROOT)}
+    done = subprocess.run([sys.executable, "-c", _INTERPRETED, json.dumps(cases)], capture_output=True, text=True,
+                          env=env, cwd=ROOT, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    results = json.loads(done.stdout.strip().splitlines()[-1])
+    assert all(all(same) for same, _ in results)
+    # relative error in units of the dtype's epsilon: a few ulps at most (rsqrt and summation order differ)
+    assert max(error for _, error in results) <= 4.0, results
+
+
+def test_the_kernel_compiles_for_an_h100_without_one() -> None:
+    triton = pytest.importorskip("triton")
+    from triton.backends.compiler import GPUTarget
+    from triton.compiler import ASTSource
+
+    signature = {"query": "*bf16", "key": "*bf16", "weight_q": "*bf16", "weight_k": "*bf16", "cos": "*fp32",
+                 "sin": "*fp32", "out_q": "*bf16", "out_k": "*bf16", "length": "i32", "eps": "fp32",
+                 "DIM": "constexpr", "HEAD": "constexpr", "BLOCK": "constexpr"}
+    source = ASTSource(fn=qk_rope._kernel(), signature=signature,
+                       constexprs={"DIM": 5120, "HEAD": 128, "BLOCK": 4096})
+    try:
+        compiled = triton.compile(source, target=GPUTarget("cuda", 90, 32), options={"num_warps": 8})
+    except RuntimeError as exc:
+        if "ptxas" in str(exc):
+            pytest.skip(f"Triton cannot assemble for sm_90 here: {exc}")
+        raise
+    assert compiled.asm["cubin"]
+
+
+def test_mismatched_shapes_are_refused_clearly() -> None:
+    q = torch.randn(1, 4, 32)
+    cos, sin = _rope_tables(5, 16)
+    with pytest.raises(ValueError, match="do not fit together"):
+        qk_rope.qk_norm_rope_triton(q, q, torch.ones(32), torch.ones(32), 1e-6, cos, sin, 2)
