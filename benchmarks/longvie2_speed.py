@@ -5,7 +5,8 @@ The numbers the model produces do not matter here, the time does: one 81-frame c
 tokens), 50 Euler steps with CFG (batched into one forward of batch 2 unless --no-batched-cfg),
 the dense and sparse control branches in both passes. The VAE (real size, random weights)
 encodes every clip input (first frame + 80 zeros, depth and track videos, their first frames, in
-one batch as the pipeline's ``batched_vae`` does unless --vae-one-by-one; 5 history frames) and
+one by one as the pipeline does by default, or in one batch with --vae-batched as its ``batched_vae``;
+5 history frames) and
 decodes the 81 frames. The text and CLIP encoders are not timed (once
 per clip, well under a second on the GPU); say so when quoting.
 
@@ -271,8 +272,8 @@ def main() -> None:
     parser.add_argument("--jsonl-out", default=None, help="append one JSON line per variant here")
     parser.add_argument("--vae-tiling", action="store_true")
     parser.add_argument("--skip-vae", action="store_true")
-    parser.add_argument("--vae-one-by-one", action="store_true",
-                        help="encode a clip's five 81-frame videos one at a time (the pipeline's batched_vae=false)")
+    parser.add_argument("--vae-batched", action="store_true",
+                        help="encode a clip's five 81-frame videos in one batch (the pipeline's batched_vae=true)")
     parser.add_argument("--vae-compare", action="store_true",
                         help="also time the encodes the other way (batched / one by one) and report both")
     parser.add_argument("--vae-cudnn-benchmark", action="store_true",
@@ -333,14 +334,14 @@ def main() -> None:
 
     kernel_groups = {} if not args.profile_out or smoke else {"profiled_step_kernel_seconds": profile_step(
         model, noise, cond, not args.no_batched_cfg, args.attention, args.profile_out, tile)}
-    vae = {} if args.skip_vae or smoke else time_vae(sampler, device, args.vae_tiling, not args.vae_one_by_one)
+    vae = {} if args.skip_vae or smoke else time_vae(sampler, device, args.vae_tiling, args.vae_batched)
     if vae and args.vae_compare:  # the other way too, same process, after the first (warm cuDNN)
-        other = time_vae(sampler, device, args.vae_tiling, args.vae_one_by_one)
-        vae["vae_encode_s_" + ("batched" if args.vae_one_by_one else "one_by_one")] = other["vae_encode_s"]
+        other = time_vae(sampler, device, args.vae_tiling, not args.vae_batched)
+        vae["vae_encode_s_" + ("one_by_one" if args.vae_batched else "batched")] = other["vae_encode_s"]
     if vae and args.vae_cudnn_benchmark:  # again with cuDNN choosing its convolution kernels by timing them
         torch.backends.cudnn.benchmark = True
-        time_vae(sampler, device, args.vae_tiling, not args.vae_one_by_one)  # the timing runs happen here
-        tuned = time_vae(sampler, device, args.vae_tiling, not args.vae_one_by_one)
+        time_vae(sampler, device, args.vae_tiling, args.vae_batched)  # the timing runs happen here
+        tuned = time_vae(sampler, device, args.vae_tiling, args.vae_batched)
         vae |= {f"{key}_cudnn_benchmark": value for key, value in tuned.items()}
     clip_s = dit_s + vae.get("vae_encode_s", 0.0) + vae.get("vae_decode_s", 0.0)
     result = {
@@ -350,7 +351,7 @@ def main() -> None:
         "attention": args.attention, "fa4_tile": str(tile), "gelu_epilogue": args.gelu_epilogue,
         "fused_qk_rope": args.fused_qk_rope,
         "fuse_qkv": args.fuse_qkv, "steps": args.steps,
-        "vae_encodes": "one by one" if args.vae_one_by_one else "a clip's five 81-frame videos in one batch",
+        "vae_encodes": "a clip's five 81-frame videos in one batch" if args.vae_batched else "one by one",
         "measured_steps": measured, "extrapolated": measured != args.steps,
         "build_s": round(build_s, 1), "seconds_per_step": round(per_step, 3),
         "step_min_s": round(min(step_times), 3), "step_max_s": round(max(step_times), 3),

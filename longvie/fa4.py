@@ -155,11 +155,13 @@ class Fa4Tile:
 class Fa4TilePlan:
     """Which FA4 tile each self-attention call gets; cross-attention calls keep FA4's own choice.
 
-    Why per call: on an H100 the best tile differed between LongVie 2's base self-attention (40 heads,
-    20,240 tokens: 192x128 without P in registers) and its control branches' (20 heads, 18,480 tokens:
-    128x176), and the short cross-attention calls got slower with either (``benchmarks/attention_kernels.py``,
-    ``benchmarks/longvie2_speed.py --variants``; RESULTS.md, Issue 4 fifth session). The head count tells
-    the two self-attentions apart. Written ``TILE`` (every self-attention call) or ``H=TILE,H=TILE[,TILE]``
+    Why: FA4 picks its tile from the head size alone, and on an H100 the short cross-attention calls got
+    slower with tiles that sped up self-attention. Measured (``benchmarks/attention_kernels.py``,
+    ``benchmarks/longvie2_speed.py --variants``; RESULTS.md, "Issue 4, fifth session"): 192x128 without P
+    in registers was the fastest tile for the base self-attention (40 heads, 20,240 tokens); alone, the
+    control branches' (20 heads, 18,480 tokens) ran 3% faster with 128x176, but in the whole step that
+    per-head-count plan was 9 ms slower than 192x128 everywhere, so the tuned plan uses one tile.
+    Written ``TILE`` (every self-attention call) or ``H=TILE,H=TILE[,TILE]``
     (by head count, a bare tile for other counts; ``/`` may separate the parts too), ``default`` (FA4's own
     everywhere) or ``auto`` (:data:`TUNED_SM90_PLAN` on Hopper, FA4's own elsewhere: tiles are per architecture).
     """
@@ -199,8 +201,8 @@ class Fa4TilePlan:
         return ",".join(parts)
 
 
-#: The tiles measured best on an H100 at LongVie 2's shapes (base 40 heads, control branches 20 heads).
-TUNED_SM90_PLAN = Fa4TilePlan(by_heads=((40, Fa4Tile(192, 128, pv_from_registers=False)), (20, Fa4Tile(128, 176))))
+#: The self-attention tile measured best on an H100 in LongVie 2's whole step (base and control branches).
+TUNED_SM90_PLAN = Fa4TilePlan(default=Fa4Tile(192, 128, pv_from_registers=False))
 
 
 @torch.library.custom_op("longvie::fa4_attention", mutates_args=())

@@ -110,7 +110,7 @@ class ClipPipeline:
     def __init__(self, transformer: LongVie2Transformer, components: WanComponents, sampler: SamplerConfig,
                  device: str = "cpu", dtype: torch.dtype = torch.float32, *, text_encoder_device: str | None = None,
                  offload: str = "none", vae_tiling: bool = False, batched_cfg: bool = True,
-                 attention: str = "auto", batched_vae: bool = True, fa4_tiles: Fa4TilePlan | None = None) -> None:
+                 attention: str = "auto", batched_vae: bool = False, fa4_tiles: Fa4TilePlan | None = None) -> None:
         if offload not in OFFLOAD_MODES:
             raise ValueError(f"offload must be one of {OFFLOAD_MODES}, got {offload!r}")
         attention_backend(attention)  # validates the name
@@ -166,10 +166,12 @@ class ClipPipeline:
     def encode_videos(self, videos: list[torch.Tensor]) -> list[torch.Tensor]:
         """:meth:`encode_video` of several videos of one shape: one batched VAE call when ``batched_vae``.
 
-        Why: a clip encodes five 81-frame videos (the first frame and each control's first frame, each followed
-        by zeros, and the two control videos). The VAE walks each through its causal time chunks at a size that
-        leaves the GPU under-used; batching them walks the chunks once. Each video's latents are computed from
-        its own frames only (the VAE has no batch coupling), so only the rounding of batched kernels can differ.
+        Why it is a switch: a clip encodes five 81-frame videos (the first frame and each control's first frame,
+        each followed by zeros, and the two control videos), and batching them walks the VAE's causal time chunks
+        once. It was expected to use the GPU better, but on an H100 it measured 0.2-0.35 s per clip slower than
+        one by one (``benchmarks/longvie2_speed.py --vae-compare``), so it is off by default. Each video's
+        latents are computed from its own frames only (the VAE has no batch coupling), so only the rounding of
+        batched kernels can differ.
         """
         vae = self._use(self.components.vae)
         if self.batched_vae:  # one call per shape, in order of first appearance

@@ -304,8 +304,24 @@ def test_tile_plan_parses_and_prints_back(text: str) -> None:
 def test_auto_plan_is_the_tuned_one_on_hopper_only(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(fa4, "_gpu_capability_major", lambda: 9)
     assert fa4.Fa4TilePlan.parse("auto") == fa4.TUNED_SM90_PLAN
-    assert str(fa4.TUNED_SM90_PLAN) == "40=192x128:nors,20=128x176"
+    assert str(fa4.TUNED_SM90_PLAN) == "192x128:nors"
     monkeypatch.setattr(fa4, "_gpu_capability_major", lambda: 10)
     assert fa4.Fa4TilePlan.parse("auto") == fa4.Fa4TilePlan()
     with pytest.raises(ValueError, match="HEADS=TILE"):
         fa4.Fa4TilePlan.parse("x=128x128")
+
+
+def test_adapter_speed_options_are_checked_and_reported() -> None:
+    from longvie.adapter import LongVie2Model, options_of
+
+    with pytest.raises(OptionError, match="needs attention=fa4"):
+        LongVie2Model(device="cpu", fa4_tile="192x128:nors")
+    with pytest.raises(OptionError, match="expected MxN"):
+        LongVie2Model(device="cpu", fa4_tile="fast")
+    with pytest.raises(OptionError, match="needs compile=true"):
+        LongVie2Model(device="cpu", compile_mode="max-autotune-no-cudagraphs")
+    model = LongVie2Model(device="cpu", compile=True, compile_mode="max-autotune-no-cudagraphs")
+    options = options_of(model)
+    assert model.compile_mode == "max-autotune-no-cudagraphs"
+    assert options["fa4_tile"] == "default"  # auto on a machine without a Hopper GPU
+    assert options["gelu_epilogue"] is True and options["fused_qk_rope"] is True and options["batched_vae"] is False
