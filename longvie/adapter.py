@@ -46,9 +46,10 @@ class LongVie2Model(VideoModel):
     H100 when the GPU is a Hopper and FA4's own choice elsewhere; ``default``; ``MxN[:rs|:nors][:ol|:nool]``;
     or per head count, ``40=192x128:nors,20=128x176``), ``gelu_epilogue``
     (the FFN up-projection and its GELU as one cuBLASLt call on CUDA in bf16/fp16, ``longvie.fused``; on by
-    default, a no-op elsewhere), ``fused_qk_rope`` (self-attention's query/key RMSNorm + RoPE as one Triton
-    kernel on CUDA, ``longvie.qk_rope``; on by default, plain torch elsewhere), ``text_encoder_device`` (e.g.
-    cpu), ``height`` / ``width`` (working size, 352x640 upstream),
+    default, a no-op elsewhere and with ``offload=group``), ``fused_qk_rope`` (self-attention's query/key
+    RMSNorm + RoPE as one Triton kernel on CUDA, ``longvie.qk_rope``; on by default, plain torch elsewhere,
+    off with ``offload=group``), ``text_encoder_device`` (e.g. cpu), ``height`` / ``width`` (working size,
+    352x640 upstream),
     ``num_frames`` (frames per clip, 81 upstream; must equal the split's clip length),
     ``caption_refiner`` (off | qwen2.5-vl: each clip after the first gets its caption rewritten by
     Qwen2.5-VL-7B-Instruct for its new first frame, see ``longvie.refiner``; off by default) with
@@ -166,8 +167,9 @@ class LongVie2Model(VideoModel):
             root = self._weights_root()
             dtype = _DTYPES[self.dtype_name]
             transformer = load_transformer(WeightsFolder.find(root, self.uses_controls), dtype)
-            transformer.set_gelu_epilogue(self.gelu_epilogue)
-            transformer.set_fused_qk_rope(self.fused_qk_rope)
+            grouped = self.offload == "group"  # weights reach the GPU through module hooks the kernels bypass
+            transformer.set_gelu_epilogue(self.gelu_epilogue and not grouped)
+            transformer.set_fused_qk_rope(self.fused_qk_rope and not grouped)
             if self.compile:
                 for block in transformer.transformer_blocks():
                     block.compile(mode=self.compile_mode)

@@ -9,8 +9,10 @@ accumulator, so that traffic disappears. ``torch.compile`` keeps the call as one
 (Inductor registers a fallback for it instead of decomposing it).
 
 Where it does not apply, :class:`EpilogueGeluFeedForward` runs diffusers' own modules unchanged:
-on CPU (where ``_addmm_activation``'s GELU is the exact one, not tanh's), in fp32, or when autograd
-is recording (the op has no derivative formula there). The numbers differ from the two-kernel path
+on CPU (where ``_addmm_activation``'s GELU is the exact one, not tanh's), in fp32, when autograd
+is recording (the op has no derivative formula there), or when the weights are elsewhere than the input
+(offloaded: only the module's own call runs its onload hook; the pipeline also leaves the switch off
+with group offloading). The numbers differ from the two-kernel path
 by rounding only: the epilogue applies GELU before the one bf16 rounding, the two-kernel path after
 rounding the GEMM output (``benchmarks/longvie2_gemms.py`` prints the difference).
 """
@@ -28,6 +30,8 @@ EPILOGUE_DTYPES = (torch.bfloat16, torch.float16)
 def epilogue_applies(x: torch.Tensor, proj: nn.Linear) -> bool:
     """Whether this call can use the cuBLASLt GELU epilogue (CUDA, half precision, a bias, no autograd)."""
     if x.device.type != "cuda" or x.dtype not in EPILOGUE_DTYPES or proj.bias is None:
+        return False
+    if proj.weight.device != x.device:  # offloaded weights: calling the module lets its onload hook run
         return False
     return not (torch.is_grad_enabled() and (x.requires_grad or proj.weight.requires_grad))
 

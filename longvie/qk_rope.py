@@ -126,7 +126,8 @@ class FusedQKRopeAttnProcessor:
     """diffusers' Wan attention processor with the query/key RMSNorm + RoPE as :func:`qk_norm_rope`.
 
     Applies to self-attention with RoPE and unfused projections, and not while autograd records
-    (the op has no derivative); any other call goes to diffusers' own ``WanAttnProcessor``. The
+    (the op has no derivative) or with the norms' weights elsewhere than the input (offloaded: their
+    onload hooks run only when the modules are called); any other call goes to diffusers' own ``WanAttnProcessor``. The
     attention itself goes through the Wan module's ``dispatch_attention_fn``, looked up per call, so
     ``longvie.fa4``'s routing applies as it does to diffusers' processor.
     """
@@ -138,8 +139,9 @@ class FusedQKRopeAttnProcessor:
                  attention_mask: torch.Tensor | None = None,
                  rotary_emb: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
         recording = torch.is_grad_enabled() and (hidden_states.requires_grad or attn.to_q.weight.requires_grad)
+        offloaded = attn.norm_q.weight.device != hidden_states.device  # let the modules' onload hooks run
         if (encoder_hidden_states is not None or rotary_emb is None or attn.add_k_proj is not None
-                or getattr(attn, "fused_projections", False) or recording):
+                or getattr(attn, "fused_projections", False) or recording or offloaded):
             return self._fallback(attn, hidden_states, encoder_hidden_states, attention_mask, rotary_emb)
         query, key = torch.ops.longvie.qk_norm_rope(
             attn.to_q(hidden_states), attn.to_k(hidden_states), attn.norm_q.weight, attn.norm_k.weight,

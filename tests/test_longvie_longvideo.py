@@ -149,3 +149,18 @@ def test_batched_vae_encodes_equal_one_by_one_and_keep_order(weights: Path):
     for b, s in zip(batched, single, strict=True):
         torch.testing.assert_close(b, s, rtol=1e-5, atol=1e-5)
     assert not torch.allclose(batched[0], batched[2])
+
+
+@pytest.mark.parametrize("offload, expected", [("none", True), ("group", False)])
+def test_fused_kernels_are_switched_on_except_with_group_offloading(weights: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                   offload: str, expected: bool) -> None:
+    """Group offloading onloads weights in module hooks that the fused kernels would bypass."""
+    from longvie import adapter as adapter_module
+    from longvie.model import LongVie2Transformer
+
+    seen: dict[str, bool] = {}
+    monkeypatch.setattr(LongVie2Transformer, "set_gelu_epilogue", lambda self, on: seen.setdefault("gelu", on))
+    monkeypatch.setattr(LongVie2Transformer, "set_fused_qk_rope", lambda self, on: seen.setdefault("qk_rope", on))
+    monkeypatch.setattr(adapter_module, "ClipPipeline", lambda *args, **kwargs: "built")
+    assert LongVie2Model(weights=str(weights), offload=offload, **OPTIONS).pipeline() == "built"
+    assert seen == {"gelu": expected, "qk_rope": expected}
