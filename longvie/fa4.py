@@ -168,10 +168,12 @@ class Fa4TilePlan:
 
     default: Fa4Tile = Fa4Tile()
     by_heads: tuple[tuple[int, Fa4Tile], ...] = ()
+    #: The head size the tiles were chosen for; calls with another one keep FA4's own tile (None: any).
+    head_dim: int | None = None
 
     def for_call(self, query: torch.Tensor, key: torch.Tensor) -> Fa4Tile:
         """The tile of one (B, L, H, D) call: self-attention (as many keys as queries) only."""
-        if query.shape[1] != key.shape[1]:
+        if query.shape[1] != key.shape[1] or (self.head_dim is not None and query.shape[3] != self.head_dim):
             return Fa4Tile()
         heads = query.shape[2]
         for count, tile in self.by_heads:
@@ -202,7 +204,7 @@ class Fa4TilePlan:
 
 
 #: The self-attention tile measured best on an H100 in LongVie 2's whole step (base and control branches).
-TUNED_SM90_PLAN = Fa4TilePlan(default=Fa4Tile(192, 128, pv_from_registers=False))
+TUNED_SM90_PLAN = Fa4TilePlan(default=Fa4Tile(192, 128, pv_from_registers=False), head_dim=128)
 
 
 @torch.library.custom_op("longvie::fa4_attention", mutates_args=())

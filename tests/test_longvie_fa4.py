@@ -305,6 +305,8 @@ def test_auto_plan_is_the_tuned_one_on_hopper_only(monkeypatch: pytest.MonkeyPat
     monkeypatch.setattr(fa4, "_gpu_capability_major", lambda: 9)
     assert fa4.Fa4TilePlan.parse("auto") == fa4.TUNED_SM90_PLAN
     assert str(fa4.TUNED_SM90_PLAN) == "192x128:nors"
+    assert fa4.TUNED_SM90_PLAN.for_call(*_qkv(lq=4, lk=4, dim=128)[:2]) == fa4.Fa4Tile(192, 128, False)
+    assert fa4.TUNED_SM90_PLAN.for_call(*_qkv(lq=4, lk=4, dim=64)[:2]) == fa4.Fa4Tile()  # measured for 128 only
     monkeypatch.setattr(fa4, "_gpu_capability_major", lambda: 10)
     assert fa4.Fa4TilePlan.parse("auto") == fa4.Fa4TilePlan()
     with pytest.raises(ValueError, match="HEADS=TILE"):

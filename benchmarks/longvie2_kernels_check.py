@@ -1,0 +1,110 @@
+"""LongVie 2's GPU speed switches against the plain path, on one CUDA GPU, in bf16: same numbers up to rounding?
+
+Why: the switches the pipeline turns on by default on CUDA (FA4 with its tuned tile, the FFN's GELU in
+cuBLASLt's epilogue, the fused query/key RMSNorm + RoPE, the in-place control injection) and
+``torch.compile`` change which kernels run, so they may change rounding but nothing else. CPU tests
+cover their plain-torch paths; this runs the kernels themselves. A small transformer with the real
+head size (128) and random weights (Wan-like scales) runs one forward with history and both control
+branches, first plainly (SDPA, diffusers' modules, eager), then with each switch alone and all together;
+it prints each output's largest difference from the plain one, relative to the output's largest magnitude,
+next to the difference between two plain bf16 runs with SDPA's math and flash backends (what rounding alone
+moves). Exit status 1 if a switched output is not finite or differs by more than ``--tolerance``.
+
+    python benchmarks/longvie2_kernels_check.py
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from longvie.config import LongVie2Config
+from longvie.fa4 import TUNED_SM90_PLAN, fa4_available
+from longvie.model import LongVie2Transformer
+from longvie.pipeline import attention_backend
+
+#: Real head size and control/base ratio, few layers: the kernels see LongVie 2's head layout.
+CONFIG = LongVie2Config(num_layers=3, num_heads=4, head_dim=128, ffn_dim=1024, text_dim=64, freq_dim=256,
+                        image_dim=64, control_layers=2, control_heads=2, control_ffn_dim=512)
+
+
+def build(device: torch.device) -> LongVie2Transformer:
+    torch.manual_seed(0)
+    model = LongVie2Transformer(CONFIG).to(device)
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if p.ndim >= 2:
+                p.normal_(0.0, 0.02)
+            elif "norm" in name:
+                p.normal_(1.0, 0.1)
+            else:
+                p.normal_(0.0, 0.02)  # biases and the zero-initialised fusion: non-zero so the branches count
+    return model.to(torch.bfloat16).eval()
+
+
+def inputs(device: torch.device) -> dict[str, torch.Tensor]:
+    g = torch.Generator(device).manual_seed(1)
+    frames, h, w = 5, 16, 24
+
+    def r(*shape: int) -> torch.Tensor:
+        return torch.randn(*shape, generator=g, device=device).to(torch.bfloat16)
+
+    return {"latents": r(2, 16, frames, h, w), "timestep": torch.full((2,), 996.0, device=device),
+            "text_embeds": r(2, 512, CONFIG.text_dim), "image_embeds": r(2, 257, CONFIG.image_dim),
+            "image_condition": r(2, 20, frames, h, w), "dense": r(2, 36, frames, h, w),
+            "sparse": r(2, 36, frames, h, w), "history": r(2, 16, 2, h, w)}
+
+
+def run(model: LongVie2Transformer, batch: dict[str, torch.Tensor], attention: str, gelu: bool, qk_rope: bool,
+        ) -> torch.Tensor:
+    model.set_gelu_epilogue(gelu)
+    model.set_fused_qk_rope(qk_rope)
+    tiles = TUNED_SM90_PLAN if attention == "fa4" else None
+    with torch.no_grad(), attention_backend(attention, tiles):
+        return model(**batch).float()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--tolerance", type=float, default=0.05,
+                        help="largest allowed difference from the plain output, relative to its largest magnitude")
+    parser.add_argument("--no-compile", action="store_true")
+    args = parser.parse_args(argv)
+    if not torch.cuda.is_available():
+        parser.error("needs a CUDA GPU")
+    device = torch.device("cuda")
+    model, batch = build(device), inputs(device)
+    plain = run(model, batch, "flash", False, False)
+    scale = float(plain.abs().max())
+    rows = [{"variant": "SDPA math (rounding alone)", "output": run(model, batch, "math", False, False)}]
+    attention = "fa4" if fa4_available() else "flash"
+    rows += [{"variant": "GELU epilogue", "output": run(model, batch, "flash", True, False)},
+             {"variant": "fused QK-norm + RoPE", "output": run(model, batch, "flash", False, True)},
+             {"variant": f"{attention} (tuned tile)" if attention == "fa4" else "fa4 unavailable: flash",
+              "output": run(model, batch, attention, False, False)},
+             {"variant": f"all: {attention} + GELU epilogue + QK-norm/RoPE", "output": run(model, batch, attention,
+                                                                                          True, True)}]
+    if not args.no_compile:
+        for block in model.transformer_blocks():
+            block.compile()
+        rows.append({"variant": "all + torch.compile", "output": run(model, batch, attention, True, True)})
+    failed = False
+    for row in rows:
+        out = row.pop("output")
+        finite = bool(torch.isfinite(out).all())
+        row.update({"finite": finite, "max_diff_relative": round(float((out - plain).abs().max()) / scale, 5),
+                    "device": torch.cuda.get_device_name(), "torch": torch.__version__})
+        failed |= not finite or (row["variant"] != rows[0]["variant"] and row["max_diff_relative"] > args.tolerance)
+        print("CHECK " + json.dumps(row), flush=True)
+    print("FAILED" if failed else "OK: every switch within tolerance of the plain output")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
