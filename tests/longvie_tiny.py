@@ -34,6 +34,21 @@ def tiny_transformer(config: LongVie2Config = TINY_CONFIG, seed: int = 0) -> Lon
     return model.eval()
 
 
+def tiny_forward_inputs(config: LongVie2Config = TINY_CONFIG, grid: tuple[int, int, int] = (3, 4, 6),
+                        seed: int = 0) -> dict[str, torch.Tensor]:
+    """Keyword inputs of one ``LongVie2Transformer`` forward (batch 1): latents, text and image context,
+    image condition, both control streams and two history latents, on a (frames, height, width) latent grid."""
+    g = torch.Generator().manual_seed(seed)
+    frames, h, w = grid
+    return {"latents": torch.randn(1, 16, frames, h, w, generator=g), "timestep": torch.full((1,), 996.0),
+            "text_embeds": torch.randn(1, 512, config.text_dim, generator=g),
+            "image_embeds": torch.randn(1, 257, config.image_dim, generator=g),
+            "image_condition": torch.randn(1, 20, frames, h, w, generator=g),
+            "dense": torch.randn(1, 36, frames, h, w, generator=g),
+            "sparse": torch.randn(1, 36, frames, h, w, generator=g),
+            "history": torch.randn(1, 16, 2, h, w, generator=g)}
+
+
 def overlay_state(model: LongVie2Transformer, scale: float = 0.01, seed: int = 1) -> dict[str, torch.Tensor]:
     """A ``dit.safetensors``-style overlay (original Wan names) of perturbed self-attention weights."""
     g = torch.Generator().manual_seed(seed)

@@ -76,18 +76,10 @@ def _sdpa(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
 
 
 def test_tiny_longvie2_transformer_gives_the_same_output_with_fa4_routing(fake_fa4: FakeFA4) -> None:
-    from longvie_tiny import tiny_transformer
+    from longvie_tiny import tiny_forward_inputs, tiny_transformer
 
     model = tiny_transformer()
-    g = torch.Generator().manual_seed(0)
-    c, (frames, h, w) = TINY_CONFIG, (3, 4, 6)
-    inputs = {"latents": torch.randn(1, 16, frames, h, w, generator=g), "timestep": torch.full((1,), 996.0),
-              "text_embeds": torch.randn(1, 512, c.text_dim, generator=g),
-              "image_embeds": torch.randn(1, 257, c.image_dim, generator=g),
-              "image_condition": torch.randn(1, 20, frames, h, w, generator=g),
-              "dense": torch.randn(1, 36, frames, h, w, generator=g),
-              "sparse": torch.randn(1, 36, frames, h, w, generator=g),
-              "history": torch.randn(1, 16, 2, h, w, generator=g)}
+    inputs = tiny_forward_inputs()
     with torch.no_grad():
         reference = model(**inputs)
         assert fake_fa4.calls == []

@@ -82,22 +82,14 @@ def test_wrapper_keeps_parameter_names_and_refuses_other_activations() -> None:
 
 
 def test_model_switch_covers_every_block_and_leaves_weights_and_output_alone(cuda_epilogue: list) -> None:
-    from longvie_tiny import tiny_transformer
+    from longvie_tiny import tiny_forward_inputs, tiny_transformer
 
     model = tiny_transformer()
     names = set(model.state_dict())
-    g = torch.Generator().manual_seed(0)
-    c, (frames, h, w) = TINY_CONFIG, (3, 4, 6)
-    inputs = {"latents": torch.randn(1, 16, frames, h, w, generator=g), "timestep": torch.full((1,), 996.0),
-              "text_embeds": torch.randn(1, 512, c.text_dim, generator=g),
-              "image_embeds": torch.randn(1, 257, c.image_dim, generator=g),
-              "image_condition": torch.randn(1, 20, frames, h, w, generator=g),
-              "dense": torch.randn(1, 36, frames, h, w, generator=g),
-              "sparse": torch.randn(1, 36, frames, h, w, generator=g),
-              "history": torch.randn(1, 16, 2, h, w, generator=g)}
+    inputs = tiny_forward_inputs()
     with torch.no_grad():
         reference = model(**inputs)
-        blocks = c.num_layers + 2 * c.control_layers
+        blocks = TINY_CONFIG.num_layers + 2 * TINY_CONFIG.control_layers
         assert model.set_gelu_epilogue(True) == blocks
         assert set(model.state_dict()) == names
         out = model(**inputs)

@@ -69,7 +69,7 @@ def test_cross_attention_and_autograd_take_diffusers_path(monkeypatch: pytest.Mo
 
 
 def test_model_switch_keeps_the_output(monkeypatch: pytest.MonkeyPatch) -> None:
-    from longvie_tiny import tiny_transformer
+    from longvie_tiny import tiny_forward_inputs, tiny_transformer
 
     calls = []
     reference_op = qk_rope.qk_norm_rope_reference
@@ -80,18 +80,10 @@ def test_model_switch_keeps_the_output(monkeypatch: pytest.MonkeyPatch) -> None:
 
     monkeypatch.setattr(qk_rope, "qk_norm_rope_reference", counting)
     model = tiny_transformer()
-    g = torch.Generator().manual_seed(0)
-    c, (frames, h, w) = TINY_CONFIG, (3, 4, 6)
-    inputs = {"latents": torch.randn(1, 16, frames, h, w, generator=g), "timestep": torch.full((1,), 996.0),
-              "text_embeds": torch.randn(1, 512, c.text_dim, generator=g),
-              "image_embeds": torch.randn(1, 257, c.image_dim, generator=g),
-              "image_condition": torch.randn(1, 20, frames, h, w, generator=g),
-              "dense": torch.randn(1, 36, frames, h, w, generator=g),
-              "sparse": torch.randn(1, 36, frames, h, w, generator=g),
-              "history": torch.randn(1, 16, 2, h, w, generator=g)}
+    inputs = tiny_forward_inputs()
     with torch.no_grad():
         reference = model(**inputs)
-        blocks = c.num_layers + 2 * c.control_layers
+        blocks = TINY_CONFIG.num_layers + 2 * TINY_CONFIG.control_layers
         assert model.set_fused_qk_rope(True) == blocks
         fused = model(**inputs)
         assert len(calls) == blocks
