@@ -95,8 +95,11 @@ class LongVie2Model(VideoModel):
             self.fa4_tile = Fa4TilePlan.parse(str(fa4_tile))
         except ValueError as exc:
             raise OptionError(f"{self.name}: {exc}") from exc
-        if fa4_tile not in ("auto", "default") and attention != "fa4":
-            raise OptionError(f"{self.name}: fa4_tile={fa4_tile!r} needs attention=fa4, got attention={attention!r}")
+        if attention != "fa4":  # no FA4 calls: no tiles (and none reported)
+            if fa4_tile not in ("auto", "default"):
+                raise OptionError(f"{self.name}: fa4_tile={fa4_tile!r} needs attention=fa4, "
+                                  f"got attention={attention!r}")
+            self.fa4_tile = Fa4TilePlan()
         self.gelu_epilogue, self.fused_qk_rope = bool(gelu_epilogue), bool(fused_qk_rope)
         if attention == "fa4":  # fail before loading 14B of weights
             from longvie.fa4 import require_fa4

@@ -12,9 +12,9 @@ Where it does not apply, :class:`EpilogueGeluFeedForward` runs diffusers' own mo
 on CPU (where ``_addmm_activation``'s GELU is the exact one, not tanh's), in fp32, when autograd
 is recording (the op has no derivative formula there), or when the weights are elsewhere than the input
 (offloaded: only the module's own call runs its onload hook; the pipeline also leaves the switch off
-with group offloading). The numbers differ from the two-kernel path
-by rounding only: the epilogue applies GELU before the one bf16 rounding, the two-kernel path after
-rounding the GEMM output (``benchmarks/longvie2_gemms.py`` prints the difference).
+with group offloading). The numbers differ from the two-kernel path by rounding only: the epilogue
+applies GELU before the one bf16 rounding, the two-kernel path after rounding the GEMM output
+(``benchmarks/longvie2_gemms.py`` prints the difference).
 """
 
 from __future__ import annotations

@@ -127,9 +127,10 @@ class FusedQKRopeAttnProcessor:
 
     Applies to self-attention with RoPE and unfused projections, and not while autograd records
     (the op has no derivative) or with the norms' weights elsewhere than the input (offloaded: their
-    onload hooks run only when the modules are called); any other call goes to diffusers' own ``WanAttnProcessor``. The
-    attention itself goes through the Wan module's ``dispatch_attention_fn``, looked up per call, so
-    ``longvie.fa4``'s routing applies as it does to diffusers' processor.
+    onload hooks run only when the modules are called); any other call goes to diffusers' own
+    ``WanAttnProcessor``. The attention itself goes through the Wan module's ``dispatch_attention_fn``,
+    looked up per call, so ``longvie.fa4``'s routing applies as it does to diffusers' processor. Wan gives
+    ``norm_q`` and ``norm_k`` the same eps; ``norm_q``'s is used for both.
     """
 
     def __init__(self) -> None:
