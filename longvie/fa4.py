@@ -155,12 +155,13 @@ class Fa4Tile:
 class Fa4TilePlan:
     """Which FA4 tile each self-attention call gets; cross-attention calls keep FA4's own choice.
 
-    Why: FA4 picks its tile from the head size alone, and on an H100 the short cross-attention calls got
-    slower with tiles that sped up self-attention. Measured (``benchmarks/attention_kernels.py``,
-    ``benchmarks/longvie2_speed.py --variants``; RESULTS.md, "Issue 4, fifth session"): 192x128 without P
-    in registers was the fastest tile for the base self-attention (40 heads, 20,240 tokens); alone, the
-    control branches' (20 heads, 18,480 tokens) ran 3% faster with 128x176, but in the whole step that
-    per-head-count plan was 9 ms slower than 192x128 everywhere, so the tuned plan uses one tile.
+    Why: FA4 picks its tile from the head size alone. On an H100 (``benchmarks/attention_kernels.py``,
+    ``benchmarks/longvie2_speed.py --variants``; RESULTS.md, "Issue 4, fifth session"), 192x128 without P in
+    registers was the fastest tile for the base self-attention (40 heads, 20,240 tokens); the control
+    branches' (20 heads, 18,480 tokens) ran 9% faster alone with 128x176 than with FA4's own, yet 128x176 on
+    every call gained nothing in the whole step, so the short cross-attention calls keep FA4's own tile (they
+    were not swept separately). A per-head-count plan (128x176 for the control branches) was 9 ms per step
+    slower than 192x128 everywhere, so the tuned plan uses one tile.
     Written ``TILE`` (every self-attention call) or ``H=TILE,H=TILE[,TILE]``
     (by head count, a bare tile for other counts; ``/`` may separate the parts too), ``default`` (FA4's own
     everywhere) or ``auto`` (:data:`TUNED_SM90_PLAN` on Hopper, FA4's own elsewhere: tiles are per architecture).
