@@ -154,8 +154,8 @@ def main(argv: list[str] | None = None) -> list[dict[str, object]]:
         base_tokens, control_tokens = 23 * 22 * 40, 21 * 22 * 40  # 2 history + 21 clip latent frames of 22x40
     timer = Timer(device)
     context = {"device": "cpu (smoke)" if args.cpu_smoke else torch.cuda.get_device_name(), "torch": torch.__version__}
-    rows = measure_linears(step_linears(cfg, base_tokens, control_tokens), timer, device, dtype, args.warmup,
-                           args.repeats)
+    shapes = step_linears(cfg, base_tokens, control_tokens)
+    rows = measure_linears(shapes, timer, device, dtype, args.warmup, args.repeats)
     b = 2
     rows += gelu_variants(b * base_tokens, cfg.dim, cfg.ffn_dim, timer, device, dtype, args.warmup, args.repeats,
                           not args.no_compile)
@@ -175,8 +175,7 @@ def main(argv: list[str] | None = None) -> list[dict[str, object]]:
         print(f"{r['name']:<32} {r['rows']:>6} x {r['in_features']:>5} -> {r['out_features']:>5}  x{r['per_step']:<4}"
               f" {r['ms']:>9.3f} ms {r['tflops']:>7.1f} TFLOP/s  {r['step_ms']:>8.1f} ms/step")
     total_ms = sum(float(r["step_ms"]) for r in linear)
-    total_flop = sum(LinearShape(r["name"], r["rows"], r["in_features"], r["out_features"], r["per_step"]).flop()
-                     * int(r["per_step"]) for r in linear)
+    total_flop = sum(shape.flop() * shape.per_step for shape in shapes)
     print(f"linear layers of one step: {total_ms:.1f} ms, {total_flop / total_ms / 1e9:.1f} TFLOP/s")
     for r in rows:
         if r["kind"] != "linear":

@@ -14,9 +14,9 @@ Modes: ``none`` (everything resident), ``group`` (diffusers' leaf-level group of
 CUDA streams: weights live in pinned CPU memory and are prefetched; for GPUs of 48 GB).
 ``--measure-steps N`` times N steps and extrapolates to ``--steps``; the output says so.
 
-Speed switches (``--attention``, ``--fa4-tile``, ``--gelu-epilogue``, ``--compile``, ``--compile-mode``,
-``--fuse-qkv``) can be compared in one process with ``--variants`` (one model build): each variant is
-``+``-joined tokens among ``auto | cudnn | flash | efficient`` (SDPA backend) or ``fa4``
+Speed switches (``--attention``, ``--fa4-tile``, ``--gelu-epilogue``, ``--fused-qk-rope``, ``--compile``,
+``--compile-mode``, ``--fuse-qkv``) can be compared in one process with ``--variants`` (one model build):
+each variant is ``+``-joined tokens among ``auto | cudnn | flash | efficient`` (SDPA backend) or ``fa4``
 (FlashAttention-4, ``longvie.fa4``; Hopper/Blackwell with flash-attn-4 installed; a variant whose
 backend cannot run prints an error row), ``tile=PLAN`` (FA4's self-attention tiles, ``longvie.fa4.Fa4TilePlan``,
 parts joined by ``/``, e.g. ``tile=40=192x128:nors/20=128x176`` or ``tile=auto``),
@@ -153,7 +153,7 @@ def parse_variant(spec: str) -> dict[str, object]:
     backend = attention[0] if attention else "auto"
     if tile != Fa4TilePlan() and backend != "fa4":
         raise SystemExit(f"bad variant {spec!r}: tile= needs fa4")
-    return {"name": spec, "attention": backend, "fa4_tile": str(tile).replace(",", "/"),
+    return {"name": spec, "attention": backend, "fa4_tile": tile,
             "gelu_epilogue": "gelu" in tokens, "fused_qk_rope": "qkrope" in tokens, "fuse": "fuse" in tokens,
             "compile": "compile" in tokens}
 
@@ -226,8 +226,7 @@ def run_variants(args: argparse.Namespace, model: LongVie2Transformer, noise: to
         measured = args.measure_steps or args.steps
         try:
             seconds, steps, warm_s = time_steps(model, noise, cond, measured, not args.no_batched_cfg,
-                                                str(variant["attention"]), sync,
-                                                Fa4TilePlan.parse(str(variant["fa4_tile"])))
+                                                str(variant["attention"]), sync, variant["fa4_tile"])
         except (RuntimeError, OptionError) as exc:  # e.g. no cuDNN kernel for these shapes; fa4 not installed
             row = {**variant, "error": str(exc).splitlines()[0][:300]}
         else:
@@ -239,6 +238,7 @@ def run_variants(args: argparse.Namespace, model: LongVie2Transformer, noise: to
                    "projected_dit_seconds_per_clip": round(per_step * args.steps, 1),
                    "achieved_tflops": round(flops_step / per_step / 1e12, 1),
                    "peak_gpu_memory_gib": 0.0 if smoke else round(torch.cuda.max_memory_allocated() / 2**30, 2)}
+        row["fa4_tile"] = str(row["fa4_tile"]).replace(",", "/")  # the plan as a variant token writes it
         print("VARIANT " + json.dumps(row), flush=True)
         if args.jsonl_out:
             with open(args.jsonl_out, "a") as handle:
