@@ -121,6 +121,13 @@ class LongVie2Transformer(nn.Module):
 
         return set_fused_qk_rope(self.transformer_blocks(), enabled)
 
+    def set_fused_block_norms(self, enabled: bool) -> int:
+        """Each Wan block's LayerNorms with their residual adds and modulation as Triton kernels on CUDA
+        (``longvie.block_norms``); returns how many blocks have it on. Parameter names do not change."""
+        from longvie.block_norms import set_fused_block_norms
+
+        return set_fused_block_norms(self.transformer_blocks(), enabled)
+
     # -- helpers -------------------------------------------------------------------------------
     def _rope(self, frames: int, height: int, width: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
         """RoPE cos/sin for a (frames, height, width) token grid (frame indices 0..frames-1)."""

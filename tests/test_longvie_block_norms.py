@@ -1,0 +1,204 @@
+"""A Wan block's LayerNorms with their residual adds and modulation as Triton kernels (``longvie.block_norms``).
+
+On CPU the ops run their plain-torch reference, and the fused block must equal diffusers' own forward;
+the Triton kernel runs under Triton's CPU interpreter (``TRITON_INTERPRET=1``, in a subprocess, since
+the variable is read when the kernel is built) against the reference, and is compiled for sm_90 here.
+The interpreter rounds float32 to bfloat16 by truncation where the GPU rounds to nearest, so there the
+residual stream may differ from the reference by one unit in the last place.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("diffusers", reason="the longvie extra is not installed")
+import torch
+from diffusers.models.transformers.transformer_wan import WanTransformerBlock
+
+from longvie import block_norms
+from longvie.config import TINY_CONFIG
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _block(dim: int = 32, heads: int = 2, cross_attn_norm: bool = True) -> WanTransformerBlock:
+    torch.manual_seed(0)
+    block = WanTransformerBlock(dim, 48, heads, cross_attn_norm=cross_attn_norm, eps=1e-6, added_kv_proj_dim=dim)
+    with torch.no_grad():
+        for name, p in block.named_parameters():
+            if "norm" in name:
+                p.normal_(1.0 if name.endswith("weight") else 0.0, 0.3)
+    return block.eval()
+
+
+def _block_inputs(dim: int = 32, batch: int = 2, length: int = 6) -> tuple[torch.Tensor, ...]:
+    g = torch.Generator().manual_seed(1)
+    hidden = torch.randn(batch, length, dim, generator=g) * 2
+    context = torch.randn(batch, 257 + 512, dim, generator=g)  # image tokens, then 512 text tokens
+    temb = torch.randn(batch, 6, dim, generator=g) * 0.5
+    return hidden, context, temb
+
+
+def test_fused_block_equals_diffusers_block_on_cpu() -> None:
+    block = _block()
+    hidden, context, temb = _block_inputs()
+    with torch.no_grad():
+        reference = block(hidden, context, temb, None)
+        assert block_norms.set_fused_block_norms([block], True) == 1
+        assert isinstance(block, block_norms.FusedNormWanBlock)
+        fused = block(hidden, context, temb, None)
+        block_norms.set_fused_block_norms([block], False)
+        assert type(block) is WanTransformerBlock
+    assert torch.allclose(fused, reference, atol=1e-5), (fused - reference).abs().max()
+
+
+def test_bf16_block_matches_diffusers_up_to_rounding() -> None:
+    block = _block().to(torch.bfloat16)
+    hidden, context, temb = (t.to(torch.bfloat16) for t in _block_inputs())
+    with torch.no_grad():
+        reference = block(hidden, context, temb, None).float()
+        block_norms.set_fused_block_norms([block], True)
+        fused = block(hidden, context, temb, None).float()
+    assert torch.allclose(fused, reference, rtol=0, atol=2e-2 * reference.abs().max()), (fused - reference).abs().max()
+
+
+def test_autograd_and_blocks_without_cross_norm_take_diffusers_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    def forbidden(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the fused ops must not run here")
+
+    monkeypatch.setattr(block_norms, "residual_layernorm_reference", forbidden)
+    block = _block()
+    block_norms.set_fused_block_norms([block], True)
+    hidden, context, temb = _block_inputs()
+    hidden.requires_grad_(True)
+    block(hidden, context, temb, None).sum().backward()  # autograd records: diffusers' forward
+    assert hidden.grad is not None
+    plain = _block(cross_attn_norm=False)
+    block_norms.set_fused_block_norms([plain], True)
+    with torch.no_grad():
+        plain(hidden.detach(), context, temb, None)
+
+
+def test_model_switch_keeps_the_output(monkeypatch: pytest.MonkeyPatch) -> None:
+    from longvie_tiny import tiny_forward_inputs, tiny_transformer
+
+    calls = []
+    reference_op = block_norms.residual_layernorm_reference
+
+    def counting(*args: object) -> tuple[torch.Tensor, torch.Tensor]:
+        calls.append(1)
+        return reference_op(*args)
+
+    monkeypatch.setattr(block_norms, "residual_layernorm_reference", counting)
+    model = tiny_transformer()
+    inputs = tiny_forward_inputs()
+    with torch.no_grad():
+        reference = model(**inputs)
+        blocks = TINY_CONFIG.num_layers + 2 * TINY_CONFIG.control_layers
+        assert model.set_fused_block_norms(True) == blocks
+        fused = model(**inputs)
+        assert len(calls) == 3 * blocks  # before self-attention, after it, after cross-attention
+        assert model.set_fused_block_norms(False) == 0
+        assert torch.equal(model(**inputs), reference)
+    assert torch.allclose(fused, reference, atol=1e-5), (fused - reference).abs().max()
+
+
+def test_ops_are_opaque_to_compile() -> None:
+    x, y = torch.randn(2, 5, 16), torch.randn(2, 5, 16)
+    gate, scale, shift = torch.randn(2, 1, 16), torch.randn(2, 1, 16), torch.randn(2, 1, 16)
+    weight, bias = torch.rand(16) + 0.5, torch.randn(16)
+    torch.library.opcheck(torch.ops.longvie.layernorm_modulate.default, (x, scale, shift, 1e-6),
+                          test_utils=("test_schema", "test_faketensor"))
+    torch.library.opcheck(torch.ops.longvie.residual_layernorm.default,
+                          (x, y, gate, weight, bias, None, None, 1e-6), test_utils=("test_schema", "test_faketensor"))
+    graphs = []
+
+    def backend(gm: torch.fx.GraphModule, example_inputs: list) -> object:
+        graphs.append(gm)
+        return gm.forward
+
+    op = torch.compile(lambda *a: torch.ops.longvie.residual_layernorm(*a), backend=backend, fullgraph=True)
+    stream, normed = op(x, y, None, None, None, scale, shift, 1e-6)
+    assert stream.shape == normed.shape == x.shape
+    assert [n for n in graphs[0].graph.nodes if "residual_layernorm" in str(n.target)]
+
+
+_INTERPRETED = """
+import json, sys, torch
+from longvie import block_norms
+cases = json.loads(sys.argv[1])
+results = []
+for seed, (batch, length, dim, dtype, kind, mod_batch) in enumerate(cases):
+    g = torch.Generator().manual_seed(seed)
+    dtype = getattr(torch, dtype)
+    x = (torch.randn(batch, length, dim, generator=g) * 3).to(dtype)
+    y = torch.randn(batch, length, dim, generator=g).to(dtype)
+    mod = lambda: torch.randn(mod_batch, 1, dim, generator=g) * 0.5
+    weight, bias = torch.rand(dim, generator=g) + 0.5, torch.randn(dim, generator=g)
+    args = {"mod": (x, None, None, None, None, mod(), mod()),
+            "gate_affine": (x, y, mod(), weight, bias, None, None),
+            "add_mod": (x, y, None, None, None, mod(), mod())}[kind]
+    ref = block_norms.residual_layernorm_reference(*args, 1e-6)
+    out = block_norms.residual_layernorm_triton(*args, 1e-6)
+    ulp = torch.finfo(dtype).eps
+    err = [float(((o.float() - r.float()).abs() / (r.float().abs() + 1) / ulp).max()) for o, r in zip(out, ref)]
+    results.append([[list(o.shape) == list(r.shape) for o, r in zip(out, ref)], err])
+print(json.dumps(results))
+"""
+
+
+def test_kernel_equals_the_reference_under_the_interpreter() -> None:
+    pytest.importorskip("triton")
+    cases = [(2, 5, 48, "float32", "mod", 2), (2, 3, 40, "bfloat16", "gate_affine", 2),
+             (1, 4, 24, "float16", "add_mod", 1), (3, 2, 32, "bfloat16", "add_mod", 1)]  # non-power-of-2 rows too
+    env = {**os.environ, "TRITON_INTERPRET": "1", "PYTHONPATH": str(ROOT)}
+    done = subprocess.run([sys.executable, "-c", _INTERPRETED, json.dumps(cases)], capture_output=True, text=True,
+                          env=env, cwd=ROOT, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    results = json.loads(done.stdout.strip().splitlines()[-1])
+    assert all(all(same) for same, _ in results)
+    stream_errors = [err[0] for _, err in results]
+    normed_errors = [err[1] for _, err in results]
+    assert max(stream_errors) <= 2.0, results  # truncation vs round-to-nearest: one ulp of |x| (+1 relative)
+    assert max(normed_errors) <= 4.0, results  # plus summation order and rsqrt
+
+
+def test_the_kernel_compiles_for_an_h100_without_one() -> None:
+    triton = pytest.importorskip("triton")
+    from triton.backends.compiler import GPUTarget
+    from triton.compiler import ASTSource
+
+    pointers = {name: "*bf16" for name in ("x", "y", "out_stream", "out_normed")}
+    pointers |= {name: "*fp32" for name in ("gate", "weight", "bias", "scale", "shift")}
+    signature = {**pointers, "length": "i32", "gate_stride": "i32", "scale_stride": "i32", "shift_stride": "i32",
+                 "eps": "fp32", "DIM": "constexpr", "BLOCK": "constexpr", "HAS_RESIDUAL": "constexpr",
+                 "HAS_GATE": "constexpr", "HAS_AFFINE": "constexpr", "HAS_MODULATION": "constexpr"}
+    order = ["x", "y", "gate", "weight", "bias", "scale", "shift", "out_stream", "out_normed", "length",
+             "gate_stride", "scale_stride", "shift_stride", "eps", "DIM", "BLOCK", "HAS_RESIDUAL", "HAS_GATE",
+             "HAS_AFFINE", "HAS_MODULATION"]
+    source = ASTSource(fn=block_norms._kernel(), signature={k: signature[k] for k in order},
+                       constexprs={"DIM": 5120, "BLOCK": 8192, "HAS_RESIDUAL": True, "HAS_GATE": True,
+                                   "HAS_AFFINE": False, "HAS_MODULATION": True})
+    try:
+        compiled = triton.compile(source, target=GPUTarget("cuda", 90, 32), options={"num_warps": 8})
+    except RuntimeError as exc:
+        if "ptxas" in str(exc):
+            pytest.skip(f"Triton cannot assemble for sm_90 here: {exc}")
+        raise
+    assert compiled.asm["cubin"]
+
+
+def test_mismatched_shapes_are_refused_clearly() -> None:
+    x = torch.randn(2, 4, 16)
+    with pytest.raises(ValueError, match="must be the same"):
+        block_norms.residual_layernorm_triton(x, torch.randn(2, 5, 16), None, None, None, None, None, 1e-6)
+    with pytest.raises(ValueError, match=r"is not \(B, 1, 16\)"):
+        block_norms.residual_layernorm_triton(x, None, None, None, None, torch.randn(2, 16), torch.randn(2, 16), 1e-6)
+    with pytest.raises(ValueError, match="come in pairs"):
+        block_norms.residual_layernorm_triton(x, None, None, torch.ones(16), None, None, None, 1e-6)
