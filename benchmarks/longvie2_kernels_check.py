@@ -1,8 +1,8 @@
 """LongVie 2's GPU speed switches against the plain path, on one CUDA GPU, in bf16: same numbers up to rounding?
 
 Why: the switches the pipeline turns on by default on CUDA (FA4 with its tuned tile, the FFN's GELU in
-cuBLASLt's epilogue, the fused query/key RMSNorm + RoPE, the fused block norms, the in-place control
-injection) and
+cuBLASLt's epilogue, the fused query/key RMSNorm + RoPE, the fused block norms, the cross-attention cache,
+the in-place control injection) and
 ``torch.compile`` change which kernels run, so they may change rounding but nothing else. CPU tests
 cover their plain-torch paths; this runs the kernels themselves. A small transformer with the real
 head size (128) and random weights (Wan-like scales) runs one forward with history and both control
@@ -63,13 +63,14 @@ def inputs(device: torch.device) -> dict[str, torch.Tensor]:
 
 
 def run(model: LongVie2Transformer, batch: dict[str, torch.Tensor], attention: str, gelu: bool, qk_rope: bool,
-        norms: bool = False) -> torch.Tensor:
+        norms: bool = False, cross_cache: bool = False) -> torch.Tensor:
     model.set_gelu_epilogue(gelu)
     model.set_fused_qk_rope(qk_rope)
     model.set_fused_block_norms(norms)
     tiles = TUNED_SM90_PLAN if attention == "fa4" else None
     with torch.no_grad(), attention_backend(attention, tiles):
-        return model(**batch).float()
+        cache = model.cross_attention_cache(batch["text_embeds"], batch["image_embeds"]) if cross_cache else None
+        return model(**batch, cross_cache=cache).float()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -89,14 +90,15 @@ def main(argv: list[str] | None = None) -> int:
     rows += [{"variant": "GELU epilogue", "output": run(model, batch, "flash", True, False)},
              {"variant": "fused QK-norm + RoPE", "output": run(model, batch, "flash", False, True)},
              {"variant": "fused block norms", "output": run(model, batch, "flash", False, False, True)},
+             {"variant": "cross-attention cache", "output": run(model, batch, "flash", False, False, False, True)},
              {"variant": f"{attention} (tuned tile)" if attention == "fa4" else "fa4 unavailable: flash",
               "output": run(model, batch, attention, False, False)},
-             {"variant": f"all: {attention} + GELU epilogue + QK-norm/RoPE + block norms",
-              "output": run(model, batch, attention, True, True, True)}]
+             {"variant": f"all: {attention} + GELU epilogue + QK-norm/RoPE + block norms + cross cache",
+              "output": run(model, batch, attention, True, True, True, True)}]
     if not args.no_compile:
         for block in model.transformer_blocks():
             block.compile()
-        rows.append({"variant": "all + torch.compile", "output": run(model, batch, attention, True, True, True)})
+        rows.append({"variant": "all + torch.compile", "output": run(model, batch, attention, True, True, True, True)})
     failed = False
     for row in rows:
         out = row.pop("output")

@@ -50,8 +50,10 @@ class LongVie2Model(VideoModel):
     RMSNorm + RoPE as one Triton kernel on CUDA, ``longvie.qk_rope``; on by default, plain torch elsewhere,
     off with ``offload=group``), ``fused_norms`` (each block's LayerNorms with their residual adds and
     modulation as Triton kernels on CUDA, ``longvie.block_norms``; on by default, plain torch elsewhere, off
-    with ``offload=group``), ``text_encoder_device`` (e.g. cpu), ``height`` / ``width`` (working size,
-    352x640 upstream),
+    with ``offload=group``), ``cache_cross_attention`` (every block's cross-attention keys and values computed
+    once per clip instead of every step, ``longvie.cross_cache``; about 2 GB of GPU memory at the real size;
+    on by default, off with ``offload=group``), ``text_encoder_device`` (e.g. cpu), ``height`` / ``width``
+    (working size, 352x640 upstream),
     ``num_frames`` (frames per clip, 81 upstream; must equal the split's clip length),
     ``caption_refiner`` (off | qwen2.5-vl: each clip after the first gets its caption rewritten by
     Qwen2.5-VL-7B-Instruct for its new first frame, see ``longvie.refiner``; off by default) with
@@ -79,7 +81,7 @@ class LongVie2Model(VideoModel):
                  refiner_max_new_tokens: int = 1024, refiner_prompt_file: str | None = None,
                  components: str | None = None, batched_vae: bool = False, fa4_tile: str = "auto",
                  gelu_epilogue: bool = True, fused_qk_rope: bool = True, compile_mode: str | None = None,
-                 fused_norms: bool = True) -> None:
+                 fused_norms: bool = True, cache_cross_attention: bool = True) -> None:
         super().__init__(device=device)
         from longvie.refiner import REFINE_PROMPT, REFINERS, CaptionRefiner, read_prompt_file
 
@@ -104,7 +106,7 @@ class LongVie2Model(VideoModel):
                                   f"got attention={attention!r}")
             self.fa4_tile = Fa4TilePlan()
         self.gelu_epilogue, self.fused_qk_rope = bool(gelu_epilogue), bool(fused_qk_rope)
-        self.fused_norms = bool(fused_norms)
+        self.fused_norms, self.cache_cross_attention = bool(fused_norms), bool(cache_cross_attention)
         if attention == "fa4":  # fail before loading 14B of weights
             from longvie.fa4 import require_fa4
 
@@ -178,6 +180,7 @@ class LongVie2Model(VideoModel):
             transformer.set_gelu_epilogue(self.gelu_epilogue and not grouped)
             transformer.set_fused_qk_rope(self.fused_qk_rope and not grouped)
             transformer.set_fused_block_norms(self.fused_norms and not grouped)
+            transformer.set_cross_attention_cache(self.cache_cross_attention and not grouped)
             if self.compile:
                 for block in transformer.transformer_blocks():
                     block.compile(mode=self.compile_mode)
@@ -269,6 +272,7 @@ def options_of(model: LongVie2Model) -> dict[str, Any]:
             "batched_cfg": model.batched_cfg, "batched_vae": model.batched_vae, "attention": model.attention,
             "fa4_tile": str(model.fa4_tile), "gelu_epilogue": model.gelu_epilogue,
             "fused_qk_rope": model.fused_qk_rope, "fused_norms": model.fused_norms,
+            "cache_cross_attention": model.cache_cross_attention,
             "caption_refiner": "off" if model.refiner is None else model.refiner.name, **model.sampler.to_dict()}
 
 

@@ -22,6 +22,7 @@ from torch import nn
 from torch.utils.checkpoint import checkpoint
 
 from longvie.config import LongVie2Config
+from longvie.cross_cache import CachedCrossAttnProcessor, CrossAttentionCache, cross_kv
 
 #: Channels of ones in front of the history latents (they fill the noisy-latent and mask slots).
 HISTORY_ONES_CHANNELS = 20
@@ -99,6 +100,10 @@ class LongVie2Transformer(nn.Module):
         self.base.condition_embedder.timesteps_proj = Float64Timesteps(config.freq_dim)
         self.controller = DualController(config) if with_controller else None
         self.gradient_checkpointing = False
+        #: whether samplers should compute a :class:`CrossAttentionCache` per clip (``set_cross_attention_cache``)
+        self.cache_cross_attention = False
+        for block in self.transformer_blocks():  # takes a cached (key, value) tuple; a tensor as diffusers does
+            block.attn2.set_processor(CachedCrossAttnProcessor())
 
     def transformer_blocks(self) -> list[nn.Module]:
         """Every Wan block: the base's, then the dense and sparse branches' (what compile and fused kernels act on)."""
@@ -127,6 +132,39 @@ class LongVie2Transformer(nn.Module):
         from longvie.block_norms import set_fused_block_norms
 
         return set_fused_block_norms(self.transformer_blocks(), enabled)
+
+    def set_cross_attention_cache(self, enabled: bool) -> bool:
+        """Ask samplers to compute every block's cross-attention keys and values once per clip
+        (:meth:`cross_attention_cache`, ``longvie.cross_cache``) instead of every step."""
+        self.cache_cross_attention = bool(enabled)
+        return self.cache_cross_attention
+
+    def cross_attention_cache(self, text_embeds: torch.Tensor, image_embeds: torch.Tensor | None,
+                              ) -> CrossAttentionCache:
+        """Every block's cross-attention keys and values for this text (and image) context; pass it to
+        :meth:`forward` as ``cross_cache`` for every step conditioned on the same context."""
+        embedder = self.base.condition_embedder
+        context = embedder.text_embedder(text_embeds)
+        if image_embeds is not None and embedder.image_embedder is not None:
+            context = torch.cat([embedder.image_embedder(image_embeds), context], dim=1)
+        dense: tuple = ()
+        sparse: tuple = ()
+        if self.controller is not None:
+            ctrl_context = self.controller.text_proj(context)
+            dense = tuple(cross_kv(b.attn2, ctrl_context) for b in self.controller.dense_blocks)
+            sparse = tuple(cross_kv(b.attn2, ctrl_context) for b in self.controller.sparse_blocks)
+        return CrossAttentionCache(base=tuple(cross_kv(b.attn2, context) for b in self.base.blocks),
+                                   dense=dense, sparse=sparse, batch=text_embeds.shape[0])
+
+    def _time_embedding(self, timestep: torch.Tensor, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
+        """The timestep half of diffusers' ``WanTimeTextImageEmbedding.forward``: (temb, its 6-way projection)."""
+        embedder = self.base.condition_embedder
+        sinusoid = embedder.timesteps_proj(timestep)
+        embedder_dtype = next(iter(embedder.time_embedder.parameters())).dtype
+        if sinusoid.dtype != embedder_dtype and embedder_dtype != torch.int8:
+            sinusoid = sinusoid.to(embedder_dtype)
+        temb = embedder.time_embedder(sinusoid).to(dtype)
+        return temb, embedder.time_proj(embedder.act_fn(temb))
 
     # -- helpers -------------------------------------------------------------------------------
     def _rope(self, frames: int, height: int, width: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
@@ -160,10 +198,13 @@ class LongVie2Transformer(nn.Module):
     def forward(self, latents: torch.Tensor, timestep: torch.Tensor, text_embeds: torch.Tensor,
                 image_embeds: torch.Tensor, image_condition: torch.Tensor, *, dense: torch.Tensor | None = None,
                 sparse: torch.Tensor | None = None, history: torch.Tensor | None = None,
-                dense_scale: float | torch.Tensor = 1.0, dense_token_scale: float | torch.Tensor = 1.0) -> torch.Tensor:
+                dense_scale: float | torch.Tensor = 1.0, dense_token_scale: float | torch.Tensor = 1.0,
+                cross_cache: CrossAttentionCache | None = None) -> torch.Tensor:
         """Predicted velocity (B, out_channels, F, H, W) for the current clip.
 
         ``timestep`` (B,) is used as given (the sampler rounds it to bf16 like upstream).
+        ``cross_cache``: the cross-attention keys and values of ``text_embeds`` / ``image_embeds``
+        (:meth:`cross_attention_cache`); given, the text and image embeddings are not used again.
         ``dense_scale`` is lambda of the paper's feature-level degradation (1 at inference);
         ``dense_token_scale`` multiplies the patch-embedded depth tokens (a training augmentation).
         """
@@ -186,25 +227,33 @@ class LongVie2Transformer(nn.Module):
             tokens = torch.cat([hist, tokens], dim=1)
         rope_main = self._rope(history_frames + grid_f, grid_h, grid_w, tokens.device)
 
-        temb, tproj, context, image_context = base.condition_embedder(timestep, text_embeds, image_embeds)
+        context: torch.Tensor | None = None
+        if cross_cache is None:
+            temb, tproj, context, image_context = base.condition_embedder(timestep, text_embeds, image_embeds)
+            if image_context is not None:
+                context = torch.cat([image_context, context], dim=1)
+        elif cross_cache.batch != batch:
+            raise ValueError(f"cross_cache was computed for a batch of {cross_cache.batch}, the latents have {batch}")
+        else:
+            temb, tproj = self._time_embedding(timestep, text_embeds.dtype)
         tproj = tproj.unflatten(1, (6, -1))
-        if image_context is not None:
-            context = torch.cat([image_context, context], dim=1)
 
         branches = self._control_streams(dense, sparse, dense_token_scale)
         if branches:
             ctrl = self.controller
-            ctrl_context = ctrl.text_proj(context)
+            ctrl_context = None if context is None else ctrl.text_proj(context)
             ctrl_tmod = ctrl.time_proj(tproj)
             rope_ctrl = self._rope(grid_f, grid_h, grid_w, tokens.device)
 
         for index, block in enumerate(base.blocks):
-            tokens = self._run(block, tokens, context, tproj, rope_main)
+            block_context = context if cross_cache is None else cross_cache.base[index]
+            tokens = self._run(block, tokens, block_context, tproj, rope_main)
             if branches and index < cfg.control_layers:
                 fused = None
                 for name in list(branches):
                     blocks = ctrl.dense_blocks if name == "dense" else ctrl.sparse_blocks
-                    branches[name] = self._run(blocks[index], branches[name], ctrl_context, ctrl_tmod, rope_ctrl)
+                    branch_context = ctrl_context if cross_cache is None else getattr(cross_cache, name)[index]
+                    branches[name] = self._run(blocks[index], branches[name], branch_context, ctrl_tmod, rope_ctrl)
                     part = branches[name] * dense_scale if name == "dense" else branches[name]
                     fused = part if fused is None else fused + part
                 injection = ctrl.fusion[index](fused)

@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 import torch
 
 from longvie.config import SamplerConfig
+from longvie.cross_cache import CrossAttentionCache
 from longvie.model import LongVie2Transformer
 
 
@@ -51,27 +52,58 @@ class Conditioning:
                        dense=two(self.dense), sparse=two(self.sparse), history=two(self.history))
 
 
+@dataclass(frozen=True)
+class CrossCaches:
+    """Cross-attention keys and values of a clip's text contexts, computed once for all its steps (each
+    None when the model does not cache them): the positive prompt, the negative one, both as one batch."""
+
+    positive: CrossAttentionCache | None = None
+    negative: CrossAttentionCache | None = None
+    doubled: CrossAttentionCache | None = None
+
+
+def cross_caches(model: LongVie2Transformer, cond: Conditioning, cfg_scale: float, batched: bool,
+                 doubled: Conditioning | None) -> CrossCaches:
+    """The caches the steps of ``sample`` will use (none unless ``model.cache_cross_attention``)."""
+    if not model.cache_cross_attention:
+        return CrossCaches()
+    dtype = next(model.parameters()).dtype
+
+    def cache(text: torch.Tensor, image: torch.Tensor) -> CrossAttentionCache:
+        return model.cross_attention_cache(text.to(dtype), image.to(dtype))
+
+    if cfg_scale == 1.0:
+        return CrossCaches(positive=cache(cond.text, cond.image_embeds))
+    if batched:
+        doubled = doubled or cond.doubled()
+        return CrossCaches(doubled=cache(doubled.text, doubled.image_embeds))
+    return CrossCaches(positive=cache(cond.text, cond.image_embeds),
+                       negative=cache(cond.negative_text, cond.image_embeds))
+
+
 def velocity(model: LongVie2Transformer, latents: torch.Tensor, timestep: torch.Tensor, cond: Conditioning,
-             text: torch.Tensor) -> torch.Tensor:
+             text: torch.Tensor, cache: CrossAttentionCache | None = None) -> torch.Tensor:
     dtype = next(model.parameters()).dtype
     return model(latents.to(dtype), timestep.to(latents.device).expand(latents.shape[0]), text.to(dtype),
                  cond.image_embeds.to(dtype), cond.image_condition.to(dtype),
                  dense=None if cond.dense is None else cond.dense.to(dtype),
                  sparse=None if cond.sparse is None else cond.sparse.to(dtype),
-                 history=None if cond.history is None else cond.history.to(dtype)).float()
+                 history=None if cond.history is None else cond.history.to(dtype), cross_cache=cache).float()
 
 
 def guided_velocity(model: LongVie2Transformer, latents: torch.Tensor, timestep: torch.Tensor, cond: Conditioning,
-                    cfg_scale: float, batched: bool, doubled: Conditioning | None = None) -> torch.Tensor:
+                    cfg_scale: float, batched: bool, doubled: Conditioning | None = None,
+                    caches: CrossCaches = CrossCaches()) -> torch.Tensor:
     """``neg + cfg * (pos - neg)``; one forward of batch 2 when ``batched``, else two of batch 1."""
     if cfg_scale == 1.0:
-        return velocity(model, latents, timestep, cond, cond.text)
+        return velocity(model, latents, timestep, cond, cond.text, caches.positive)
     if batched:
         doubled = doubled or cond.doubled()
-        pos, neg = velocity(model, torch.cat([latents, latents]), timestep, doubled, doubled.text).chunk(2)
+        pos, neg = velocity(model, torch.cat([latents, latents]), timestep, doubled, doubled.text,
+                            caches.doubled).chunk(2)
     else:
-        pos = velocity(model, latents, timestep, cond, cond.text)
-        neg = velocity(model, latents, timestep, cond, cond.negative_text)
+        pos = velocity(model, latents, timestep, cond, cond.text, caches.positive)
+        neg = velocity(model, latents, timestep, cond, cond.negative_text, caches.negative)
     return neg + cfg_scale * (pos - neg)
 
 
@@ -82,13 +114,15 @@ def sample(model: LongVie2Transformer, start: torch.Tensor, cond: Conditioning, 
     sigmas = flow_sigmas(config.steps, config.shift)
     latents = start.float().clone()
     doubled = cond.doubled() if batched_cfg and config.cfg_scale != 1.0 else None
+    caches = cross_caches(model, cond, config.cfg_scale, batched_cfg, doubled)
     for k in range(config.steps):
         t = model_timestep(sigmas[k], config.round_timestep_bf16)
-        v = guided_velocity(model, latents, t, cond, config.cfg_scale, batched_cfg, doubled)
+        v = guided_velocity(model, latents, t, cond, config.cfg_scale, batched_cfg, doubled, caches)
         latents = latents + v * (sigmas[k + 1] - sigmas[k]).item()
         if on_step is not None:
             on_step(k + 1, config.steps)
     return latents
 
 
-__all__ = ["Conditioning", "flow_sigmas", "guided_velocity", "model_timestep", "sample", "velocity"]
+__all__ = ["Conditioning", "CrossCaches", "cross_caches", "flow_sigmas", "guided_velocity", "model_timestep", "sample",
+           "velocity"]

@@ -319,4 +319,4 @@ def test_adapter_speed_options_are_checked_and_reported() -> None:
     assert model.compile_mode == "max-autotune-no-cudagraphs"
     assert options["fa4_tile"] == "default"  # auto on a machine without a Hopper GPU
     assert options["gelu_epilogue"] is True and options["fused_qk_rope"] is True and options["batched_vae"] is False
-    assert options["fused_norms"] is True
+    assert options["fused_norms"] is True and options["cache_cross_attention"] is True
