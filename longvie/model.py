@@ -259,8 +259,9 @@ class LongVie2Transformer(nn.Module):
                 injection = ctrl.fusion[index](fused)
                 if torch.is_grad_enabled():  # training: out of place, autograd may have saved the block's output
                     tokens = torch.cat([tokens[:, :history_tokens], tokens[:, history_tokens:] + injection], dim=1)
-                else:  # inference: add into the clip's tokens in place (the copy of the cat cost 1 ms a layer)
-                    tokens[:, history_tokens:] += injection
+                else:  # inference: add into the clip's tokens in place (the copy of the cat cost 1 ms a layer),
+                    for item in range(batch):  # per batch item: each slice is contiguous, so the add vectorises
+                        tokens[item, history_tokens:] += injection[item]
 
         tokens = tokens[:, history_tokens:]
         shift, scale = (base.scale_shift_table.to(temb.device) + temb.unsqueeze(1)).chunk(2, dim=1)
