@@ -9,22 +9,15 @@ residual stream may differ from the reference by one unit in the last place.
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 
 pytest.importorskip("diffusers", reason="the longvie extra is not installed")
 import torch
 from diffusers.models.transformers.transformer_wan import WanTransformerBlock
+from longvie_kernels import compile_for_sm90, compiled_graph_calls, count_calls, run_interpreted
 
 from longvie import block_norms
 from longvie.config import TINY_CONFIG
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def _block(dim: int = 32, heads: int = 2, cross_attn_norm: bool = True) -> WanTransformerBlock:
@@ -88,14 +81,7 @@ def test_autograd_and_blocks_without_cross_norm_take_diffusers_path(monkeypatch:
 def test_model_switch_keeps_the_output(monkeypatch: pytest.MonkeyPatch) -> None:
     from longvie_tiny import tiny_forward_inputs, tiny_transformer
 
-    calls = []
-    reference_op = block_norms.residual_layernorm_reference
-
-    def counting(*args: object) -> tuple[torch.Tensor, torch.Tensor]:
-        calls.append(1)
-        return reference_op(*args)
-
-    monkeypatch.setattr(block_norms, "residual_layernorm_reference", counting)
+    calls = count_calls(monkeypatch, block_norms, "residual_layernorm_reference")
     model = tiny_transformer()
     inputs = tiny_forward_inputs()
     with torch.no_grad():
@@ -117,16 +103,9 @@ def test_ops_are_opaque_to_compile() -> None:
                           test_utils=("test_schema", "test_faketensor"))
     torch.library.opcheck(torch.ops.longvie.residual_layernorm.default,
                           (x, y, gate, weight, bias, None, None, 1e-6), test_utils=("test_schema", "test_faketensor"))
-    graphs = []
-
-    def backend(gm: torch.fx.GraphModule, example_inputs: list) -> object:
-        graphs.append(gm)
-        return gm.forward
-
-    op = torch.compile(lambda *a: torch.ops.longvie.residual_layernorm(*a), backend=backend, fullgraph=True)
-    stream, normed = op(x, y, None, None, None, scale, shift, 1e-6)
+    stream, normed = compiled_graph_calls(lambda *a: torch.ops.longvie.residual_layernorm(*a),
+                                          (x, y, None, None, None, scale, shift, 1e-6), "residual_layernorm")
     assert stream.shape == normed.shape == x.shape
-    assert [n for n in graphs[0].graph.nodes if "residual_layernorm" in str(n.target)]
 
 
 _INTERPRETED = """
@@ -154,14 +133,9 @@ print(json.dumps(results))
 
 
 def test_kernel_equals_the_reference_under_the_interpreter() -> None:
-    pytest.importorskip("triton")
     cases = [(2, 5, 48, "float32", "mod", 2), (2, 3, 40, "bfloat16", "gate_affine", 2),
              (1, 4, 24, "float16", "add_mod", 1), (3, 2, 32, "bfloat16", "add_mod", 1)]  # non-power-of-2 rows too
-    env = {**os.environ, "TRITON_INTERPRET": "1", "PYTHONPATH": str(ROOT)}
-    done = subprocess.run([sys.executable, "-c", _INTERPRETED, json.dumps(cases)], capture_output=True, text=True,
-                          env=env, cwd=ROOT, timeout=600)
-    assert done.returncode == 0, done.stderr[-2000:]
-    results = json.loads(done.stdout.strip().splitlines()[-1])
+    results = run_interpreted(_INTERPRETED, cases)
     assert all(all(same) for same, _ in results)
     stream_errors = [err[0] for _, err in results]
     normed_errors = [err[1] for _, err in results]
@@ -170,10 +144,6 @@ def test_kernel_equals_the_reference_under_the_interpreter() -> None:
 
 
 def test_the_kernel_compiles_for_an_h100_without_one() -> None:
-    triton = pytest.importorskip("triton")
-    from triton.backends.compiler import GPUTarget
-    from triton.compiler import ASTSource
-
     pointers = {name: "*bf16" for name in ("x", "y", "out_stream", "out_normed")}
     pointers |= {name: "*fp32" for name in ("gate", "weight", "bias", "scale", "shift")}
     signature = {**pointers, "length": "i32", "gate_stride": "i32", "scale_stride": "i32", "shift_stride": "i32",
@@ -182,15 +152,9 @@ def test_the_kernel_compiles_for_an_h100_without_one() -> None:
     order = ["x", "y", "gate", "weight", "bias", "scale", "shift", "out_stream", "out_normed", "length",
              "gate_stride", "scale_stride", "shift_stride", "eps", "DIM", "BLOCK", "HAS_RESIDUAL", "HAS_GATE",
              "HAS_AFFINE", "HAS_MODULATION"]
-    source = ASTSource(fn=block_norms._kernel(), signature={k: signature[k] for k in order},
-                       constexprs={"DIM": 5120, "BLOCK": 8192, "HAS_RESIDUAL": True, "HAS_GATE": True,
-                                   "HAS_AFFINE": False, "HAS_MODULATION": True})
-    try:
-        compiled = triton.compile(source, target=GPUTarget("cuda", 90, 32), options={"num_warps": 8})
-    except RuntimeError as exc:
-        if "ptxas" in str(exc):
-            pytest.skip(f"Triton cannot assemble for sm_90 here: {exc}")
-        raise
+    compiled = compile_for_sm90(block_norms._kernel(), {k: signature[k] for k in order},
+                                {"DIM": 5120, "BLOCK": 8192, "HAS_RESIDUAL": True, "HAS_GATE": True,
+                                 "HAS_AFFINE": False, "HAS_MODULATION": True})
     assert compiled.asm["cubin"]
 
 

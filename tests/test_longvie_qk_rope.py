@@ -8,22 +8,15 @@ variable is read when the kernel is built) against the reference, and is compile
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 
 pytest.importorskip("diffusers", reason="the longvie extra is not installed")
 import torch
 from diffusers.models.transformers import transformer_wan
+from longvie_kernels import compile_for_sm90, compiled_graph_calls, count_calls, run_interpreted
 
 from longvie import qk_rope
 from longvie.config import TINY_CONFIG
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def _attention(dim: int = 32, heads: int = 2) -> transformer_wan.WanAttention:
@@ -71,14 +64,7 @@ def test_cross_attention_and_autograd_take_diffusers_path(monkeypatch: pytest.Mo
 def test_model_switch_keeps_the_output(monkeypatch: pytest.MonkeyPatch) -> None:
     from longvie_tiny import tiny_forward_inputs, tiny_transformer
 
-    calls = []
-    reference_op = qk_rope.qk_norm_rope_reference
-
-    def counting(*args: object) -> tuple[torch.Tensor, torch.Tensor]:
-        calls.append(1)
-        return reference_op(*args)
-
-    monkeypatch.setattr(qk_rope, "qk_norm_rope_reference", counting)
+    calls = count_calls(monkeypatch, qk_rope, "qk_norm_rope_reference")
     model = tiny_transformer()
     inputs = tiny_forward_inputs()
     with torch.no_grad():
@@ -98,16 +84,9 @@ def test_op_is_opaque_to_compile() -> None:
     weight = torch.ones(32)
     torch.library.opcheck(torch.ops.longvie.qk_norm_rope.default, (q, k, weight, weight, 1e-6, cos, sin, 2),
                           test_utils=("test_schema", "test_faketensor"))
-    graphs = []
-
-    def backend(gm: torch.fx.GraphModule, example_inputs: list) -> object:
-        graphs.append(gm)
-        return gm.forward
-
-    op = torch.compile(lambda *a: torch.ops.longvie.qk_norm_rope(*a), backend=backend, fullgraph=True)
-    out_q, out_k = op(q, k, weight, weight, 1e-6, cos, sin, 2)
+    out_q, out_k = compiled_graph_calls(lambda *a: torch.ops.longvie.qk_norm_rope(*a),
+                                        (q, k, weight, weight, 1e-6, cos, sin, 2), "qk_norm_rope")
     assert out_q.shape == out_k.shape == (2, 6, 2, 16)
-    assert [n for n in graphs[0].graph.nodes if "qk_norm_rope" in str(n.target)]
 
 
 _INTERPRETED = """
@@ -134,34 +113,18 @@ print(json.dumps(errors))
 
 
 def test_kernel_equals_the_reference_under_the_interpreter() -> None:
-    pytest.importorskip("triton")
     cases = [(2, 5, 2, 16, "float32"), (1, 3, 3, 8, "bfloat16"), (1, 4, 5, 16, "float16")]  # 5 heads: masked pairs
-    env = {**os.environ, "TRITON_INTERPRET": "1", "PYTHONPATH": str(ROOT)}
-    done = subprocess.run([sys.executable, "-c", _INTERPRETED, json.dumps(cases)], capture_output=True, text=True,
-                          env=env, cwd=ROOT, timeout=600)
-    assert done.returncode == 0, done.stderr[-2000:]
-    results = json.loads(done.stdout.strip().splitlines()[-1])
+    results = run_interpreted(_INTERPRETED, cases)
     assert all(all(same) for same, _ in results)
     # relative error in units of the dtype's epsilon: a few ulps at most (rsqrt and summation order differ)
     assert max(error for _, error in results) <= 4.0, results
 
 
 def test_the_kernel_compiles_for_an_h100_without_one() -> None:
-    triton = pytest.importorskip("triton")
-    from triton.backends.compiler import GPUTarget
-    from triton.compiler import ASTSource
-
     signature = {"query": "*bf16", "key": "*bf16", "weight_q": "*bf16", "weight_k": "*bf16", "cos": "*fp32",
                  "sin": "*fp32", "out_q": "*bf16", "out_k": "*bf16", "length": "i32", "eps": "fp32",
                  "DIM": "constexpr", "HEAD": "constexpr", "BLOCK": "constexpr"}
-    source = ASTSource(fn=qk_rope._kernel(), signature=signature,
-                       constexprs={"DIM": 5120, "HEAD": 128, "BLOCK": 4096})
-    try:
-        compiled = triton.compile(source, target=GPUTarget("cuda", 90, 32), options={"num_warps": 8})
-    except RuntimeError as exc:
-        if "ptxas" in str(exc):
-            pytest.skip(f"Triton cannot assemble for sm_90 here: {exc}")
-        raise
+    compiled = compile_for_sm90(qk_rope._kernel(), signature, {"DIM": 5120, "HEAD": 128, "BLOCK": 4096})
     assert compiled.asm["cubin"]
 
 
