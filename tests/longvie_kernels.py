@@ -74,3 +74,26 @@ def compile_for_sm90(kernel: Any, signature: dict[str, str], constexprs: dict[st
         if "ptxas" in str(exc):
             pytest.skip(f"Triton cannot assemble for sm_90 here: {exc}")
         raise
+
+
+def check_model_switch(monkeypatch: pytest.MonkeyPatch, module: Any, reference_name: str, switch: str,
+                       calls_per_block: int) -> None:
+    """A tiny LongVie 2 model's ``switch`` (e.g. ``set_fused_qk_rope``) covers every block, calls the module's CPU
+    reference ``calls_per_block`` times per block, keeps the output to 1e-5, and switching off restores it exactly."""
+    from longvie_tiny import tiny_forward_inputs, tiny_transformer
+
+    from longvie.config import TINY_CONFIG
+
+    calls = count_calls(monkeypatch, module, reference_name)
+    model = tiny_transformer()
+    inputs = tiny_forward_inputs()
+    set_switch = getattr(model, switch)
+    with torch.no_grad():
+        reference = model(**inputs)
+        blocks = TINY_CONFIG.num_layers + 2 * TINY_CONFIG.control_layers
+        assert set_switch(True) == blocks
+        switched = model(**inputs)
+        assert len(calls) == calls_per_block * blocks
+        assert set_switch(False) == 0
+        assert torch.equal(model(**inputs), reference)
+    assert torch.allclose(switched, reference, atol=1e-5), (switched - reference).abs().max()

@@ -14,10 +14,9 @@ import pytest
 pytest.importorskip("diffusers", reason="the longvie extra is not installed")
 import torch
 from diffusers.models.transformers.transformer_wan import WanTransformerBlock
-from longvie_kernels import compile_for_sm90, compiled_graph_calls, count_calls, run_interpreted
+from longvie_kernels import check_model_switch, compile_for_sm90, compiled_graph_calls, run_interpreted
 
 from longvie import block_norms
-from longvie.config import TINY_CONFIG
 
 
 def _block(dim: int = 32, heads: int = 2, cross_attn_norm: bool = True) -> WanTransformerBlock:
@@ -79,20 +78,8 @@ def test_autograd_and_blocks_without_cross_norm_take_diffusers_path(monkeypatch:
 
 
 def test_model_switch_keeps_the_output(monkeypatch: pytest.MonkeyPatch) -> None:
-    from longvie_tiny import tiny_forward_inputs, tiny_transformer
-
-    calls = count_calls(monkeypatch, block_norms, "residual_layernorm_reference")
-    model = tiny_transformer()
-    inputs = tiny_forward_inputs()
-    with torch.no_grad():
-        reference = model(**inputs)
-        blocks = TINY_CONFIG.num_layers + 2 * TINY_CONFIG.control_layers
-        assert model.set_fused_block_norms(True) == blocks
-        fused = model(**inputs)
-        assert len(calls) == 3 * blocks  # before self-attention, after it, after cross-attention
-        assert model.set_fused_block_norms(False) == 0
-        assert torch.equal(model(**inputs), reference)
-    assert torch.allclose(fused, reference, atol=1e-5), (fused - reference).abs().max()
+    # three calls a block: before self-attention, after it, after cross-attention
+    check_model_switch(monkeypatch, block_norms, "residual_layernorm_reference", "set_fused_block_norms", 3)
 
 
 def test_ops_are_opaque_to_compile() -> None:

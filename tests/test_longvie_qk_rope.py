@@ -13,10 +13,9 @@ import pytest
 pytest.importorskip("diffusers", reason="the longvie extra is not installed")
 import torch
 from diffusers.models.transformers import transformer_wan
-from longvie_kernels import compile_for_sm90, compiled_graph_calls, count_calls, run_interpreted
+from longvie_kernels import check_model_switch, compile_for_sm90, compiled_graph_calls, run_interpreted
 
 from longvie import qk_rope
-from longvie.config import TINY_CONFIG
 
 
 def _attention(dim: int = 32, heads: int = 2) -> transformer_wan.WanAttention:
@@ -62,20 +61,7 @@ def test_cross_attention_and_autograd_take_diffusers_path(monkeypatch: pytest.Mo
 
 
 def test_model_switch_keeps_the_output(monkeypatch: pytest.MonkeyPatch) -> None:
-    from longvie_tiny import tiny_forward_inputs, tiny_transformer
-
-    calls = count_calls(monkeypatch, qk_rope, "qk_norm_rope_reference")
-    model = tiny_transformer()
-    inputs = tiny_forward_inputs()
-    with torch.no_grad():
-        reference = model(**inputs)
-        blocks = TINY_CONFIG.num_layers + 2 * TINY_CONFIG.control_layers
-        assert model.set_fused_qk_rope(True) == blocks
-        fused = model(**inputs)
-        assert len(calls) == blocks
-        assert model.set_fused_qk_rope(False) == 0
-        assert torch.equal(model(**inputs), reference)
-    assert torch.allclose(fused, reference, atol=1e-5), (fused - reference).abs().max()
+    check_model_switch(monkeypatch, qk_rope, "qk_norm_rope_reference", "set_fused_qk_rope", 1)
 
 
 def test_op_is_opaque_to_compile() -> None:
