@@ -61,6 +61,8 @@ LONGVIE2_SHAPES = (
     AttentionShape("cross", 2, 20240, 769, 40, 128),
     AttentionShape("cross_text", 2, 20240, 512, 40, 128),
     AttentionShape("cross_image", 2, 20240, 257, 40, 128),
+    AttentionShape("control_cross_text", 2, 18480, 512, 20, 128),
+    AttentionShape("control_cross_image", 2, 18480, 257, 20, 128),
 )
 SMOKE_SHAPES = (AttentionShape("self", 2, 64, 64, 2, 16), AttentionShape("cross", 2, 64, 24, 2, 16))
 SDPA_BACKENDS = ("cudnn", "flash", "efficient", "math")
