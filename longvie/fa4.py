@@ -163,7 +163,8 @@ class Fa4TilePlan:
     were not swept separately). A per-head-count plan (128x176 for the control branches) was 9 ms per step
     slower than 192x128 everywhere, so the tuned plan uses one tile.
     Written ``TILE`` (every self-attention call) or ``H=TILE,H=TILE[,TILE]``
-    (by head count, a bare tile for other counts; ``/`` may separate the parts too), ``default`` (FA4's own
+    (by head count, a bare tile for other counts; ``/`` may separate the parts too), plus ``x=sdpa`` to send
+    cross-attention to PyTorch's SDPA (:attr:`cross_to_sdpa`), ``default`` (FA4's own
     everywhere) or ``auto`` (:data:`TUNED_SM90_PLAN` on Hopper, FA4's own elsewhere: tiles are per architecture).
     """
 
@@ -171,6 +172,14 @@ class Fa4TilePlan:
     by_heads: tuple[tuple[int, Fa4Tile], ...] = ()
     #: The head size the tiles were chosen for; calls with another one keep FA4's own tile (None: any).
     head_dim: int | None = None
+    #: Cross-attention calls (fewer or more keys than queries) go to PyTorch's SDPA instead of FA4: on an H100
+    #: its cuDNN kernel ran LongVie 2's short-context calls (257 and 512 keys) 13-17% faster than FA4 with any
+    #: tile (RESULTS.md, "Issue 4, sixth session"). Written ``x=sdpa``.
+    cross_to_sdpa: bool = False
+
+    def sends_to_sdpa(self, query: torch.Tensor, key: torch.Tensor) -> bool:
+        """Whether this (B, L, H, D) call leaves FA4 for SDPA (cross-attention under ``cross_to_sdpa``)."""
+        return self.cross_to_sdpa and query.shape[1] != key.shape[1]
 
     def for_call(self, query: torch.Tensor, key: torch.Tensor) -> Fa4Tile:
         """The tile of one (B, L, H, D) call: self-attention (as many keys as queries) only."""
@@ -186,8 +195,11 @@ class Fa4TilePlan:
     def parse(cls, text: str) -> Fa4TilePlan:
         if text == "auto":
             return TUNED_SM90_PLAN if _gpu_capability_major() == 9 else cls()
-        default, by_heads = Fa4Tile(), []
+        default, by_heads, cross_to_sdpa = Fa4Tile(), [], False
         for part in [p for p in re.split(r"[,/]", text) if p]:
+            if part == "x=sdpa":
+                cross_to_sdpa = True
+                continue
             heads, sep, tile = part.partition("=")
             if not sep:
                 default = Fa4Tile.parse(part)
@@ -195,13 +207,13 @@ class Fa4TilePlan:
             if not heads.isdigit():
                 raise ValueError(f"FA4 tile plan {text!r}: {part!r} should be HEADS=TILE, e.g. 40=192x128:nors")
             by_heads.append((int(heads), Fa4Tile.parse(tile)))
-        return cls(default, tuple(by_heads))
+        return cls(default, tuple(by_heads), cross_to_sdpa=cross_to_sdpa)
 
     def __str__(self) -> str:
         parts = [f"{heads}={tile}" for heads, tile in self.by_heads]
         if not self.default.is_default or not parts:
             parts.append(str(self.default))
-        return ",".join(parts)
+        return ",".join(parts + (["x=sdpa"] if self.cross_to_sdpa else []))
 
 
 #: The self-attention tile measured best on an H100 in LongVie 2's whole step (base and control branches).
@@ -283,7 +295,7 @@ def dispatch_with_fa4(query: torch.Tensor, key: torch.Tensor, value: torch.Tenso
     """Drop-in for diffusers' ``dispatch_attention_fn`` (same signature, (B, L, H, D) layout)."""
     if fa4_can_run(query, key, value, attn_mask=attn_mask, dropout_p=dropout_p, is_causal=is_causal,
                    enable_gqa=enable_gqa, backend=backend, parallel_config=parallel_config,
-                   attention_kwargs=attention_kwargs):
+                   attention_kwargs=attention_kwargs) and not _plan.sends_to_sdpa(query, key):
         return torch.ops.longvie.fa4_attention(query, key, value, scale, *_plan.for_call(query, key).op_args())
     if _fallback is None:
         raise RuntimeError("dispatch_with_fa4 was called outside fa4_attention_routing()")
