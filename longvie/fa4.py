@@ -172,9 +172,10 @@ class Fa4TilePlan:
     by_heads: tuple[tuple[int, Fa4Tile], ...] = ()
     #: The head size the tiles were chosen for; calls with another one keep FA4's own tile (None: any).
     head_dim: int | None = None
-    #: Cross-attention calls (fewer or more keys than queries) go to PyTorch's SDPA instead of FA4: on an H100
-    #: its cuDNN kernel ran LongVie 2's short-context calls (257 and 512 keys) 13-17% faster than FA4 with any
-    #: tile (RESULTS.md, "Issue 4, sixth session"). Written ``x=sdpa``.
+    #: Cross-attention calls (fewer or more keys than queries) go to PyTorch's SDPA instead of FA4. Alone, on an
+    #: H100, SDPA's cuDNN kernel ran LongVie 2's short-context calls (257 and 512 keys) 13-17% faster than FA4
+    #: with any tile, yet the whole step was no faster (RESULTS.md, "Issue 4, sixth session"), so the tuned plan
+    #: leaves it off. Written ``x=sdpa``.
     cross_to_sdpa: bool = False
 
     def sends_to_sdpa(self, query: torch.Tensor, key: torch.Tensor) -> bool:
