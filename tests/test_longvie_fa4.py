@@ -286,11 +286,29 @@ def test_routing_with_tiles_sends_them_to_self_attention_and_restores_the_defaul
     assert torch.allclose(out, _sdpa(q, k, v), atol=1e-5)
 
 
-@pytest.mark.parametrize("text", ["default", "128x176", "40=192x128:nors,20=128x176", "40=192x128:nors,128x144"])
+@pytest.mark.parametrize("text", ["default", "128x176", "40=192x128:nors,20=128x176", "40=192x128:nors,128x144",
+                                  "192x128:nors,x=sdpa", "default,x=sdpa"])
 def test_tile_plan_parses_and_prints_back(text: str) -> None:
     plan = fa4.Fa4TilePlan.parse(text)
     assert str(plan) == text
     assert fa4.Fa4TilePlan.parse(text.replace(",", "/")) == plan
+
+
+def test_plan_can_send_cross_attention_to_the_original_function(fake_fa4: FakeFA4,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    original_calls: list[tuple] = []
+
+    def spy(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, **rest: object) -> torch.Tensor:
+        original_calls.append(tuple(key.shape))
+        return torch.zeros_like(query)
+
+    monkeypatch.setattr(transformer_wan, "dispatch_attention_fn", spy)
+    self_attention, cross = _qkv(lq=5, lk=5, heads=3), _qkv(lq=5, lk=7, heads=3)
+    with fa4.fa4_attention_routing(tiles=fa4.Fa4TilePlan.parse("128x176:nors,x=sdpa")):
+        transformer_wan.dispatch_attention_fn(*self_attention)
+        transformer_wan.dispatch_attention_fn(*cross)
+    assert len(fake_fa4.calls) == 1 and fake_fa4.tiles == [((128, 176), False, None)]  # self-attention only
+    assert original_calls == [tuple(cross[1].shape)]
 
 
 def test_auto_plan_is_the_tuned_one_on_hopper_only(monkeypatch: pytest.MonkeyPatch) -> None:
