@@ -127,9 +127,25 @@ def test_corrupt_ground_truth_is_a_clear_error_and_keeps_results(demo, tiny_spli
     assert (run / "results.json").read_bytes() == before
 
 
+# The CLI with each depth-warp segment slowed by 0.3 s, so Ctrl-C lands mid-run however fast the machine is
+# (without it, a fast run could already be exiting when the signal arrived, and exit 0).
+_SLOW_DEPTH_WARP = """
+import sys, time
+from baselines.depth_warp import DepthWarpModel
+fast = DepthWarpModel.generate_segment
+def slow(self, request, state):
+    time.sleep(0.3)
+    return fast(self, request, state)
+DepthWarpModel.generate_segment = slow
+from longvgenbench.cli import main
+sys.argv[0] = "longvgenbench"
+main()
+"""
+
+
 def test_ctrl_c_exits_130_and_the_same_command_resumes(tiny_split, tmp_path):
     out = tmp_path / "run"
-    args = [sys.executable, "-m", "longvgenbench", "generate", "--model", "depth-warp", "--split", str(tiny_split),
+    args = [sys.executable, "-c", _SLOW_DEPTH_WARP, "generate", "--model", "depth-warp", "--split", str(tiny_split),
             "--out", str(out)]
     proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 300
