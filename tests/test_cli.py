@@ -127,10 +127,12 @@ def test_corrupt_ground_truth_is_a_clear_error_and_keeps_results(demo, tiny_spli
     assert (run / "results.json").read_bytes() == before
 
 
-# The CLI with each depth-warp segment slowed by 0.3 s, so Ctrl-C lands mid-run however fast the machine is
-# (without it, a fast run could already be exiting when the signal arrived, and exit 0).
-_SLOW_DEPTH_WARP = """
-import sys, time
+# The CLI as a terminal starts it: Python's own Ctrl-C handler installed even when this test runs under a
+# parent that ignores SIGINT (a shell's background job does, and the child would inherit that and never stop),
+# and each depth-warp segment slowed by 0.3 s so that the signal lands mid-run however fast the machine is.
+_CLI_FROM_A_TERMINAL = """
+import signal, sys, time
+signal.signal(signal.SIGINT, signal.default_int_handler)
 from baselines.depth_warp import DepthWarpModel
 fast = DepthWarpModel.generate_segment
 def slow(self, request, state):
@@ -145,7 +147,7 @@ main()
 
 def test_ctrl_c_exits_130_and_the_same_command_resumes(tiny_split, tmp_path):
     out = tmp_path / "run"
-    args = [sys.executable, "-c", _SLOW_DEPTH_WARP, "generate", "--model", "depth-warp", "--split", str(tiny_split),
+    args = [sys.executable, "-c", _CLI_FROM_A_TERMINAL, "generate", "--model", "depth-warp", "--split", str(tiny_split),
             "--out", str(out)]
     proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 300
