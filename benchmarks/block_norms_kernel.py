@@ -27,6 +27,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.attention_kernels import Timer
+from benchmarks.longvie2_gemms import time_call
 from longvie.block_norms import residual_layernorm_triton
 
 #: (name, batch, tokens, dim): both CFG passes; base (history + clip tokens) and a control branch.
@@ -84,10 +85,7 @@ def measure(name: str, batch: int, length: int, dim: int, timer: Timer, repeats:
                 out = fn()
                 ulps = max(float(((o.float() - r.float()).abs() / r.float().abs().clamp(min=1)).max()) / 2**-7
                            for o, r in zip(out, reference, strict=True))
-                for _ in range(3):
-                    fn()
-                timer.sync()
-                seconds = timer.seconds(fn, repeats)
+                seconds = time_call(timer, fn, 3, repeats)
                 moved = passes * x.numel() * x.element_size()
                 rows.append({"shape": name, "step": step, "batch": batch, "tokens": length, "dim": dim,
                              "variant": variant, "ms": round(seconds * 1e3, 3),

@@ -43,6 +43,9 @@ from benchmarks.attention_kernels import Timer
 from benchmarks.longvie2_gemms import linear_inputs, time_call
 from longvie.config import REAL_CONFIG, TINY_CONFIG
 
+#: A timed call: no arguments, one tensor out.
+Call = Callable[[], torch.Tensor]
+
 
 @dataclass(frozen=True)
 class GemmCase:
@@ -71,7 +74,7 @@ def cases(cpu_smoke: bool) -> list[GemmCase]:
 
 
 def torch_variants(case: GemmCase, x: torch.Tensor, w: torch.Tensor, b: torch.Tensor,
-                   ) -> list[tuple[str, Callable[[], torch.Tensor]]]:
+                   ) -> list[tuple[str, Call]]:
     wt = w.t().contiguous()
     if case.gelu and x.is_cuda:
         return [("torch TN", lambda: torch._addmm_activation(b, x, w.t(), use_gelu=True)),
@@ -90,7 +93,7 @@ def transposed_operands(x: torch.Tensor, w: torch.Tensor) -> tuple[torch.Tensor,
 
 
 def nvmath_variants(case: GemmCase, x: torch.Tensor, w: torch.Tensor, b: torch.Tensor, limit: int,
-                    iterations: int, log: Callable[[str], None]) -> list[tuple[str, Callable[[], torch.Tensor]]]:
+                    iterations: int, log: Callable[[str], None]) -> list[tuple[str, Call]]:
     """cuBLASLt's first heuristic algorithm and its autotuned best, with the bias (+GELU) epilogue."""
     from nvmath.linalg.advanced import Matmul, MatmulEpilog, MatmulPlanPreferences
 
@@ -99,7 +102,7 @@ def nvmath_variants(case: GemmCase, x: torch.Tensor, w: torch.Tensor, b: torch.T
     mm = Matmul(a, b_op)
     mm.plan(preferences=MatmulPlanPreferences(limit=limit), epilog=epilog, epilog_inputs={"bias": b})
     first = mm.algorithms[0]
-    variants: list[tuple[str, Callable[[], torch.Tensor]]] = [
+    variants: list[tuple[str, Call]] = [
         ("nvmath first", lambda: mm.execute(algorithm=first).t())]
     mm.autotune(iterations=iterations)
     log(f"{case.name}: {len(mm.algorithms)} algorithms after autotune; best id "
@@ -107,9 +110,6 @@ def nvmath_variants(case: GemmCase, x: torch.Tensor, w: torch.Tensor, b: torch.T
     best = mm.algorithms[0]
     variants.append(("nvmath best", lambda: mm.execute(algorithm=best).t()))
     return variants
-
-
-Call = Callable[[], torch.Tensor]
 
 
 def residual_variants(case: GemmCase, x: torch.Tensor, w: torch.Tensor, b: torch.Tensor, use_nvmath: bool,
@@ -185,8 +185,8 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     context = {"device": "cpu (smoke)" if args.cpu_smoke else torch.cuda.get_device_name(), "torch": torch.__version__}
     rows: list[dict[str, Any]] = []
 
-    def record(case: GemmCase, variant: str, fn: Callable[[], torch.Tensor], reference: torch.Tensor,
-               result: Callable[[], torch.Tensor] | None = None, subtract_s: float = 0.0) -> None:
+    def record(case: GemmCase, variant: str, fn: Call, reference: torch.Tensor,
+               result: Call | None = None, subtract_s: float = 0.0) -> None:
         row: dict[str, Any] = {"case": case.name, "variant": variant, "rows": case.rows, "n_in": case.n_in,
                                "n_out": case.n_out, **context}
         try:

@@ -19,6 +19,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.attention_kernels import Timer
+from benchmarks.longvie2_gemms import time_call
 from longvie.qk_rope import qk_norm_rope_triton
 
 #: (name, batch, tokens, heads): both CFG passes; base (history + clip tokens) and a control branch.
@@ -69,10 +70,7 @@ def measure(name: str, batch: int, length: int, heads: int, timer: Timer, repeat
         ulps = max(float(((o.float() - r.float()).abs() / r.float().abs().clamp(min=1)).max()) / 2**-7
                    for o, r in zip(out, ref, strict=True))
         for variant, fn in variants:
-            for _ in range(3):
-                fn()
-            timer.sync()
-            seconds = timer.seconds(fn, repeats)
+            seconds = time_call(timer, fn, 3, repeats)
             moved = 4 * q.numel() * q.element_size()
             rows.append({"shape": name, "batch": batch, "tokens": length, "heads": heads, "variant": variant,
                          "ms": round(seconds * 1e3, 3), "tb_per_s": round(moved / seconds / 1e12, 2),

@@ -51,7 +51,7 @@ class LongVie2Model(VideoModel):
     off with ``offload=group``), ``fused_norms`` (each block's LayerNorms with their residual adds and
     modulation as Triton kernels on CUDA, ``longvie.block_norms``; on by default, plain torch elsewhere, off
     with ``offload=group``), ``cache_cross_attention`` (every block's cross-attention keys and values computed
-    once per clip instead of every step, ``longvie.cross_cache``; about 2 GB of GPU memory at the real size;
+    once per clip instead of every step, ``longvie.cross_cache``; 1.56 GiB more peak GPU memory at the real size;
     on by default, off with ``offload=group``), ``text_encoder_device`` (e.g. cpu), ``height`` / ``width``
     (working size, 352x640 upstream),
     ``num_frames`` (frames per clip, 81 upstream; must equal the split's clip length),
