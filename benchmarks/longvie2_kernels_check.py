@@ -2,7 +2,7 @@
 
 Why: the switches the pipeline turns on by default on CUDA (FA4 with its tuned tile, the FFN's GELU in
 cuBLASLt's epilogue, the fused query/key RMSNorm + RoPE, the fused block norms, the cross-attention cache,
-the in-place control injection) and
+the in-place control injection, batched guidance on one stream of latents) and
 ``torch.compile`` change which kernels run, so they may change rounding but nothing else. CPU tests
 cover their plain-torch paths; this runs the kernels themselves. A small transformer with the real
 head size (128) and random weights (Wan-like scales) runs one forward with history and both control
@@ -56,20 +56,25 @@ def inputs(device: torch.device) -> dict[str, torch.Tensor]:
     def r(*shape: int) -> torch.Tensor:
         return torch.randn(*shape, generator=g, device=device).to(torch.bfloat16)
 
-    return {"latents": r(2, 16, frames, h, w), "timestep": torch.full((2,), 996.0, device=device),
-            "text_embeds": r(2, 512, CONFIG.text_dim), "image_embeds": r(2, 257, CONFIG.image_dim),
-            "image_condition": r(2, 20, frames, h, w), "dense": r(2, 36, frames, h, w),
-            "sparse": r(2, 36, frames, h, w), "history": r(2, 16, 2, h, w)}
+    def twice(tensor: torch.Tensor) -> torch.Tensor:  # as in guidance: one clip, two texts
+        return torch.cat([tensor, tensor])
+
+    return {"latents": twice(r(1, 16, frames, h, w)), "timestep": torch.full((2,), 996.0, device=device),
+            "text_embeds": r(2, 512, CONFIG.text_dim), "image_embeds": twice(r(1, 257, CONFIG.image_dim)),
+            "image_condition": twice(r(1, 20, frames, h, w)), "dense": twice(r(1, 36, frames, h, w)),
+            "sparse": twice(r(1, 36, frames, h, w)), "history": twice(r(1, 16, 2, h, w))}
 
 
 def run(model: LongVie2Transformer, batch: dict[str, torch.Tensor], attention: str, gelu: bool, qk_rope: bool,
-        norms: bool = False, cross_cache: bool = False) -> torch.Tensor:
+        norms: bool = False, cross_cache: bool = False, broadcast: bool = False) -> torch.Tensor:
     model.set_gelu_epilogue(gelu)
     model.set_fused_qk_rope(qk_rope)
     model.set_fused_block_norms(norms)
     tiles = TUNED_SM90_PLAN if attention == "fa4" else None
     with torch.no_grad(), attention_backend(attention, tiles):
         cache = model.cross_attention_cache(batch["text_embeds"], batch["image_embeds"]) if cross_cache else None
+        if broadcast:  # everything but the text once (longvie.broadcast)
+            batch = {k: v if k == "text_embeds" else v[:1] for k, v in batch.items()}
         return model(**batch, cross_cache=cache).float()
 
 
@@ -91,14 +96,15 @@ def main(argv: list[str] | None = None) -> int:
              {"variant": "fused QK-norm + RoPE", "output": run(model, batch, "flash", False, True)},
              {"variant": "fused block norms", "output": run(model, batch, "flash", False, False, True)},
              {"variant": "cross-attention cache", "output": run(model, batch, "flash", False, False, False, True)},
+             {"variant": "broadcast guidance", "output": run(model, batch, "flash", False, False, broadcast=True)},
              {"variant": f"{attention} (tuned tile)" if attention == "fa4" else "fa4 unavailable: flash",
               "output": run(model, batch, attention, False, False)},
-             {"variant": f"all: {attention} + GELU epilogue + QK-norm/RoPE + block norms + cross cache",
-              "output": run(model, batch, attention, True, True, True, True)}]
+             {"variant": f"all: {attention} + GELU epilogue + QK-norm/RoPE + block norms + cross cache + broadcast",
+              "output": run(model, batch, attention, True, True, True, True, True)}]
     if not args.no_compile:
-        for block in model.transformer_blocks():
-            block.compile()
-        rows.append({"variant": "all + torch.compile", "output": run(model, batch, attention, True, True, True, True)})
+        model.compile_blocks()
+        rows.append({"variant": "all + torch.compile",
+                     "output": run(model, batch, attention, True, True, True, True, True)})
     failed = False
     for row in rows:
         out = row.pop("output")

@@ -52,8 +52,10 @@ class LongVie2Model(VideoModel):
     modulation as Triton kernels on CUDA, ``longvie.block_norms``; on by default, plain torch elsewhere, off
     with ``offload=group``), ``cache_cross_attention`` (every block's cross-attention keys and values computed
     once per clip instead of every step, ``longvie.cross_cache``; 1.56 GiB more peak GPU memory at the real size;
-    on by default, off with ``offload=group``), ``text_encoder_device`` (e.g. cpu), ``height`` / ``width``
-    (working size, 352x640 upstream),
+    on by default, off with ``offload=group``), ``broadcast_guidance`` (batched guidance on one stream of
+    latents with the two texts as the batch, so everything before the first cross-attention runs once,
+    ``longvie.broadcast``; on by default, off with ``offload=group``), ``text_encoder_device`` (e.g. cpu),
+    ``height`` / ``width`` (working size, 352x640 upstream),
     ``num_frames`` (frames per clip, 81 upstream; must equal the split's clip length),
     ``caption_refiner`` (off | qwen2.5-vl: each clip after the first gets its caption rewritten by
     Qwen2.5-VL-7B-Instruct for its new first frame, see ``longvie.refiner``; off by default) with
@@ -81,7 +83,8 @@ class LongVie2Model(VideoModel):
                  refiner_max_new_tokens: int = 1024, refiner_prompt_file: str | None = None,
                  components: str | None = None, batched_vae: bool = False, fa4_tile: str = "auto",
                  gelu_epilogue: bool = True, fused_qk_rope: bool = True, compile_mode: str | None = None,
-                 fused_norms: bool = True, cache_cross_attention: bool = True) -> None:
+                 fused_norms: bool = True, cache_cross_attention: bool = True,
+                 broadcast_guidance: bool = True) -> None:
         super().__init__(device=device)
         from longvie.refiner import REFINE_PROMPT, REFINERS, CaptionRefiner, read_prompt_file
 
@@ -107,6 +110,7 @@ class LongVie2Model(VideoModel):
             self.fa4_tile = Fa4TilePlan()
         self.gelu_epilogue, self.fused_qk_rope = bool(gelu_epilogue), bool(fused_qk_rope)
         self.fused_norms, self.cache_cross_attention = bool(fused_norms), bool(cache_cross_attention)
+        self.broadcast_guidance = bool(broadcast_guidance)
         if attention == "fa4":  # fail before loading 14B of weights
             from longvie.fa4 import require_fa4
 
@@ -181,9 +185,9 @@ class LongVie2Model(VideoModel):
             transformer.set_fused_qk_rope(self.fused_qk_rope and not grouped)
             transformer.set_fused_block_norms(self.fused_norms and not grouped)
             transformer.set_cross_attention_cache(self.cache_cross_attention and not grouped)
+            transformer.set_broadcast_guidance(self.broadcast_guidance and not grouped)  # not tried with the hooks
             if self.compile:
-                for block in transformer.transformer_blocks():
-                    block.compile(mode=self.compile_mode)
+                transformer.compile_blocks(self.compile_mode)
             components = load_components(self.components or root, dtype)
             self._pipeline = ClipPipeline(transformer, components, self.sampler, self.device, dtype,
                                           text_encoder_device=self.text_encoder_device, offload=self.offload,
@@ -272,7 +276,7 @@ def options_of(model: LongVie2Model) -> dict[str, Any]:
             "batched_cfg": model.batched_cfg, "batched_vae": model.batched_vae, "attention": model.attention,
             "fa4_tile": str(model.fa4_tile), "gelu_epilogue": model.gelu_epilogue,
             "fused_qk_rope": model.fused_qk_rope, "fused_norms": model.fused_norms,
-            "cache_cross_attention": model.cache_cross_attention,
+            "cache_cross_attention": model.cache_cross_attention, "broadcast_guidance": model.broadcast_guidance,
             "caption_refiner": "off" if model.refiner is None else model.refiner.name, **model.sampler.to_dict()}
 
 

@@ -179,11 +179,22 @@ class FusedNormWanBlock(WanTransformerBlock):
                 rotary_emb: Any) -> torch.Tensor:
         if not self._fusable(hidden_states, temb):
             return super().forward(hidden_states, encoder_hidden_states, temb, rotary_emb)
-        shift, scale, gate, c_shift, c_scale, c_gate = (self.scale_shift_table + temb.float()).chunk(6, dim=1)
+        stream, normed = self.self_attention_stage(hidden_states, temb, rotary_emb)
+        return self.cross_ffn_stage(stream, normed, encoder_hidden_states, temb)
+
+    def self_attention_stage(self, hidden_states: torch.Tensor, temb: torch.Tensor,
+                             rotary_emb: Any) -> tuple[torch.Tensor, torch.Tensor]:
+        """First half of the fused forward: (stream after the self-attention residual, its ``norm2``)."""
+        shift, scale, gate = (self.scale_shift_table[:, :3] + temb[:, :3].float()).chunk(3, dim=1)
         normed = torch.ops.longvie.layernorm_modulate(hidden_states, scale, shift, self.norm1.eps)
         attention = self.attn1(normed, None, None, rotary_emb)
-        hidden_states, normed = torch.ops.longvie.residual_layernorm(
+        return torch.ops.longvie.residual_layernorm(
             hidden_states, attention, gate, self.norm2.weight, self.norm2.bias, None, None, self.norm2.eps)
+
+    def cross_ffn_stage(self, hidden_states: torch.Tensor, normed: torch.Tensor, encoder_hidden_states: Any,
+                        temb: torch.Tensor) -> torch.Tensor:
+        """Second half of the fused forward: cross-attention and the feed-forward, with their residuals."""
+        c_shift, c_scale, c_gate = (self.scale_shift_table[:, 3:] + temb[:, 3:].float()).chunk(3, dim=1)
         attention = self.attn2(normed, encoder_hidden_states, None, None)
         hidden_states, normed = torch.ops.longvie.residual_layernorm(
             hidden_states, attention, None, None, None, c_scale, c_shift, self.norm3.eps)

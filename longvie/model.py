@@ -21,6 +21,7 @@ from diffusers.models.transformers.transformer_wan import WanTransformer3DModel,
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
+from longvie.broadcast import run_block_broadcast
 from longvie.config import LongVie2Config
 from longvie.cross_cache import CachedCrossAttnProcessor, CrossAttentionCache, cross_kv
 
@@ -102,6 +103,9 @@ class LongVie2Transformer(nn.Module):
         self.gradient_checkpointing = False
         #: whether samplers should compute a :class:`CrossAttentionCache` per clip (``set_cross_attention_cache``)
         self.cache_cross_attention = False
+        #: whether batched guidance should pass latents once with text of batch 2 (``set_broadcast_guidance``)
+        self.broadcast_guidance = True
+        self._run_broadcast = run_block_broadcast  # compiled by :meth:`compile_blocks`
         for block in self.transformer_blocks():  # takes a cached (key, value) tuple; a tensor as diffusers does
             block.attn2.set_processor(CachedCrossAttnProcessor())
 
@@ -138,6 +142,19 @@ class LongVie2Transformer(nn.Module):
         (:meth:`cross_attention_cache`, ``longvie.cross_cache``) instead of every step."""
         self.cache_cross_attention = bool(enabled)
         return self.cache_cross_attention
+
+    def set_broadcast_guidance(self, enabled: bool) -> bool:
+        """Ask samplers to run batched guidance as one stream of latents with text of batch 2, so the first
+        blocks' self-attention runs once (``longvie.broadcast``), instead of latents doubled to batch 2."""
+        self.broadcast_guidance = bool(enabled)
+        return self.broadcast_guidance
+
+    def compile_blocks(self, mode: str | None = None) -> None:
+        """``torch.compile`` every transformer block and the shared-stream block forward (``mode`` as
+        torch.compile's). Cannot be undone; changing a kernel switch afterwards recompiles."""
+        for block in self.transformer_blocks():
+            block.compile(mode=mode)
+        self._run_broadcast = torch.compile(run_block_broadcast, mode=mode)
 
     def cross_attention_cache(self, text_embeds: torch.Tensor, image_embeds: torch.Tensor | None,
                               ) -> CrossAttentionCache:
@@ -189,7 +206,11 @@ class LongVie2Transformer(nn.Module):
         weight = self.base.patch_embedding.weight
         return self.base.patch_embedding(x.to(weight.dtype)).flatten(2).transpose(1, 2).contiguous()
 
-    def _run(self, block: nn.Module, *args: torch.Tensor | tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+    def _run(self, block: nn.Module, shared: bool, *args: torch.Tensor | tuple[torch.Tensor, torch.Tensor]
+             ) -> torch.Tensor:
+        """``block(*args)``; ``shared``: the stream is one batch item for every text (``longvie.broadcast``)."""
+        if shared:
+            return self._run_broadcast(block, *args)
         if self.gradient_checkpointing and torch.is_grad_enabled():
             return checkpoint(block, *args, use_reentrant=False)
         return block(*args)
@@ -207,9 +228,17 @@ class LongVie2Transformer(nn.Module):
         (:meth:`cross_attention_cache`); given, the text and image embeddings are not used again.
         ``dense_scale`` is lambda of the paper's feature-level degradation (1 at inference);
         ``dense_token_scale`` multiplies the patch-embedded depth tokens (a training augmentation).
+        Latents (and every other input but the text) of batch 1 with text of batch B: B predictions for
+        the same latents, one per text (batched guidance), with everything before the first
+        cross-attention computed once (``longvie.broadcast``).
         """
         base, cfg = self.base, self.config
         batch, _, frames, height, width = latents.shape
+        text_batch = cross_cache.batch if cross_cache is not None else text_embeds.shape[0]
+        if text_batch != batch and batch != 1:
+            raise ValueError(f"text of batch {text_batch} for latents of batch {batch}: give latents of the same "
+                             "batch, or of batch 1 to share them across the texts")
+        shared = batch == 1 and text_batch > 1
         p_t, p_h, p_w = cfg.patch_size
         grid_f, grid_h, grid_w = frames // p_t, height // p_h, width // p_w
         if image_condition.shape[2:] != latents.shape[2:]:
@@ -231,12 +260,15 @@ class LongVie2Transformer(nn.Module):
         if cross_cache is None:
             temb, tproj, context, image_context = base.condition_embedder(timestep, text_embeds, image_embeds)
             if image_context is not None:
+                if shared:
+                    image_context = image_context.expand(text_batch, *image_context.shape[1:])
                 context = torch.cat([image_context, context], dim=1)
-        elif cross_cache.batch != batch:
-            raise ValueError(f"cross_cache was computed for a batch of {cross_cache.batch}, the latents have {batch}")
         else:
             temb, tproj = self._time_embedding(timestep, text_embeds.dtype)
         tproj = tproj.unflatten(1, (6, -1))
+        if shared:  # one timestep: every text's modulation is the same row
+            temb, tproj = temb.expand(text_batch, -1), tproj.expand(text_batch, -1, -1)
+            batch = text_batch
 
         branches = self._control_streams(dense, sparse, dense_token_scale)
         if branches:
@@ -247,13 +279,14 @@ class LongVie2Transformer(nn.Module):
 
         for index, block in enumerate(base.blocks):
             block_context = context if cross_cache is None else cross_cache.base[index]
-            tokens = self._run(block, tokens, block_context, tproj, rope_main)
+            tokens = self._run(block, shared and index == 0, tokens, block_context, tproj, rope_main)
             if branches and index < cfg.control_layers:
                 fused = None
                 for name in list(branches):
                     blocks = ctrl.dense_blocks if name == "dense" else ctrl.sparse_blocks
                     branch_context = ctrl_context if cross_cache is None else getattr(cross_cache, name)[index]
-                    branches[name] = self._run(blocks[index], branches[name], branch_context, ctrl_tmod, rope_ctrl)
+                    branches[name] = self._run(blocks[index], shared and index == 0, branches[name], branch_context,
+                                               ctrl_tmod, rope_ctrl)
                     part = branches[name] * dense_scale if name == "dense" else branches[name]
                     fused = part if fused is None else fused + part
                 injection = ctrl.fusion[index](fused)

@@ -94,10 +94,17 @@ def velocity(model: LongVie2Transformer, latents: torch.Tensor, timestep: torch.
 def guided_velocity(model: LongVie2Transformer, latents: torch.Tensor, timestep: torch.Tensor, cond: Conditioning,
                     cfg_scale: float, batched: bool, doubled: Conditioning | None = None,
                     caches: CrossCaches = CrossCaches()) -> torch.Tensor:
-    """``neg + cfg * (pos - neg)``; one forward of batch 2 when ``batched``, else two of batch 1."""
+    """``neg + cfg * (pos - neg)``; one forward of batch 2 when ``batched``, else two of batch 1.
+
+    Batched, a model with ``broadcast_guidance`` on gets the latents once and the two texts as a batch
+    (``LongVie2Transformer.forward`` shares everything before cross-attention); others get both doubled.
+    """
     if cfg_scale == 1.0:
         return velocity(model, latents, timestep, cond, cond.text, caches.positive)
-    if batched:
+    if batched and getattr(model, "broadcast_guidance", False):  # one stream of latents, text of batch 2
+        pos, neg = velocity(model, latents, timestep, cond, torch.cat([cond.text, cond.negative_text]),
+                            caches.doubled).chunk(2)
+    elif batched:
         doubled = doubled or cond.doubled()
         pos, neg = velocity(model, torch.cat([latents, latents]), timestep, doubled, doubled.text,
                             caches.doubled).chunk(2)

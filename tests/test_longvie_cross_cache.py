@@ -36,8 +36,9 @@ def test_a_cache_for_another_batch_is_refused() -> None:
     with torch.no_grad():
         two = {k: torch.cat([inputs[k]] * 2) for k in ("text_embeds", "image_embeds")}
         cache = model.cross_attention_cache(two["text_embeds"], two["image_embeds"])
-        with pytest.raises(ValueError, match="batch of 2"):
-            model(**inputs, cross_cache=cache)
+        three = {k: torch.cat([v] * 3) for k, v in inputs.items()}  # batch 1 would share its latents (broadcast)
+        with pytest.raises(ValueError, match="text of batch 2 for latents of batch 3"):
+            model(**three, cross_cache=cache)
 
 
 def _conditioning(inputs: dict[str, torch.Tensor]) -> Conditioning:

@@ -164,6 +164,9 @@ def test_fused_kernels_are_switched_on_except_with_group_offloading(weights: Pat
     monkeypatch.setattr(LongVie2Transformer, "set_fused_block_norms", lambda self, on: seen.setdefault("norms", on))
     monkeypatch.setattr(LongVie2Transformer, "set_cross_attention_cache",
                         lambda self, on: seen.setdefault("cross_cache", on))
+    monkeypatch.setattr(LongVie2Transformer, "set_broadcast_guidance",
+                        lambda self, on: seen.setdefault("broadcast", on))
     monkeypatch.setattr(adapter_module, "ClipPipeline", lambda *args, **kwargs: "built")
     assert LongVie2Model(weights=str(weights), offload=offload, **OPTIONS).pipeline() == "built"
-    assert seen == {"gelu": expected, "qk_rope": expected, "norms": expected, "cross_cache": expected}
+    assert seen == {"gelu": expected, "qk_rope": expected, "norms": expected, "cross_cache": expected,
+                    "broadcast": expected}
