@@ -15,7 +15,7 @@ CUDA streams: weights live in pinned CPU memory and are prefetched; for GPUs of 
 ``--measure-steps N`` times N steps and extrapolates to ``--steps``; the output says so.
 
 Speed switches (``--attention``, ``--fa4-tile``, ``--gelu-epilogue``, ``--fused-qk-rope``, ``--fused-norms``,
-``--cross-cache``, ``--broadcast-guidance``, ``--control-side-stream``, ``--compile``,
+``--cross-cache``, ``--broadcast-guidance``, ``--compile``,
 ``--compile-mode``, ``--fuse-qkv``) can be compared in one process with ``--variants`` (one model build):
 each variant is ``+``-joined tokens among ``auto | cudnn | flash | efficient`` (SDPA backend) or ``fa4``
 (FlashAttention-4, ``longvie.fa4``; Hopper/Blackwell with flash-attn-4 installed; a variant whose
@@ -25,8 +25,7 @@ parts joined by ``/``, e.g. ``tile=40=192x128:nors/20=128x176`` or ``tile=auto``
 query/key RMSNorm + RoPE as one Triton kernel, ``longvie.qk_rope``), ``norms`` (each block's LayerNorms with
 their residual adds and modulation as Triton kernels, ``longvie.block_norms``), ``kvcache`` (cross-attention
 keys and values once per clip, ``longvie.cross_cache``), ``bcast`` (batched guidance on one stream of
-latents, the first blocks' self-attention once, ``longvie.broadcast``), ``sidestream`` (the control branches
-on a second CUDA stream), ``fuse`` (diffusers' fused
+latents, the first blocks' self-attention once, ``longvie.broadcast``), ``fuse`` (diffusers' fused
 QKV / KV projections), ``compile`` (torch.compile of every transformer block, ``--compile-mode``); put
 compiled variants last (compiling cannot be undone; switching ``gelu``, ``qkrope``, ``norms`` or the tiles
 recompiles).
@@ -147,11 +146,11 @@ def parse_variant(spec: str) -> dict[str, object]:
     tokens = [t for t in spec.split("+") if t]
     attention = [t for t in tokens if t in ATTENTION_BACKENDS]
     tiles = [t.removeprefix("tile=") for t in tokens if t.startswith("tile=")]
-    switches = ("fuse", "compile", "gelu", "qkrope", "norms", "kvcache", "bcast", "sidestream")
+    switches = ("fuse", "compile", "gelu", "qkrope", "norms", "kvcache", "bcast")
     unknown = [t for t in tokens if t not in ATTENTION_BACKENDS and t not in switches and not t.startswith("tile=")]
     if unknown or len(attention) > 1 or len(tiles) > 1:
         raise SystemExit(f"bad variant {spec!r}: tokens are {list(ATTENTION_BACKENDS)}, tile=PLAN, gelu, qkrope, "
-                         "norms, kvcache, bcast, sidestream, fuse, compile (one backend, one tile)")
+                         "norms, kvcache, bcast, fuse, compile (one backend, one tile)")
     try:
         tile = Fa4TilePlan.parse(tiles[0]) if tiles else Fa4TilePlan()
     except ValueError as exc:
@@ -161,8 +160,7 @@ def parse_variant(spec: str) -> dict[str, object]:
         raise SystemExit(f"bad variant {spec!r}: tile= needs fa4")
     return {"name": spec, "attention": backend, "fa4_tile": tile,
             "gelu_epilogue": "gelu" in tokens, "fused_qk_rope": "qkrope" in tokens, "fused_norms": "norms" in tokens,
-            "cross_cache": "kvcache" in tokens, "broadcast_guidance": "bcast" in tokens,
-            "control_side_stream": "sidestream" in tokens, "fuse": "fuse" in tokens,
+            "cross_cache": "kvcache" in tokens, "broadcast_guidance": "bcast" in tokens, "fuse": "fuse" in tokens,
             "compile": "compile" in tokens}
 
 
@@ -228,7 +226,6 @@ def run_variants(args: argparse.Namespace, model: LongVie2Transformer, noise: to
         model.set_fused_block_norms(bool(variant["fused_norms"]))
         model.set_cross_attention_cache(bool(variant["cross_cache"]))
         model.set_broadcast_guidance(bool(variant["broadcast_guidance"]))
-        model.set_control_side_stream(bool(variant["control_side_stream"]))
         if variant["compile"] and not compiled:
             model.compile_blocks(args.compile_mode)
             compiled = True
@@ -284,9 +281,6 @@ def main() -> None:
                         help="batched guidance as one stream of latents with two texts: everything before the first "
                              "cross-attention once (longvie.broadcast; the pipeline's default). The FLOP count "
                              "stays the model's, so TFLOP/s counts the skipped work as done")
-    parser.add_argument("--control-side-stream", action="store_true",
-                        help="control branches on a second CUDA stream beside the base blocks (model."
-                             "set_control_side_stream)")
     parser.add_argument("--cross-cache", action="store_true",
                         help="cross-attention keys and values once per clip (longvie.cross_cache; the pipeline's "
                              "default)")
@@ -346,7 +340,6 @@ def main() -> None:
     model.set_fused_block_norms(args.fused_norms)
     model.set_cross_attention_cache(args.cross_cache)
     model.set_broadcast_guidance(args.broadcast_guidance)
-    model.set_control_side_stream(args.control_side_stream)
     if args.compile:
         model.compile_blocks(args.compile_mode)
 
@@ -377,8 +370,7 @@ def main() -> None:
         "batched_cfg": not args.no_batched_cfg, "compile": args.compile, "compile_mode": args.compile_mode,
         "attention": args.attention, "fa4_tile": str(tile), "gelu_epilogue": args.gelu_epilogue,
         "fused_qk_rope": args.fused_qk_rope, "fused_norms": args.fused_norms, "cross_cache": args.cross_cache,
-        "broadcast_guidance": args.broadcast_guidance, "control_side_stream": args.control_side_stream,
-        "fuse_qkv": args.fuse_qkv, "steps": args.steps,
+        "broadcast_guidance": args.broadcast_guidance, "fuse_qkv": args.fuse_qkv, "steps": args.steps,
         "vae_encodes": "a clip's five 81-frame videos in one batch" if args.vae_batched else "one by one",
         "measured_steps": measured, "extrapolated": measured != args.steps,
         "build_s": round(build_s, 1), "seconds_per_step": round(per_step, 3),

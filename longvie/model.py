@@ -103,9 +103,6 @@ class LongVie2Transformer(nn.Module):
         self.gradient_checkpointing = False
         #: whether samplers should compute a :class:`CrossAttentionCache` per clip (``set_cross_attention_cache``)
         self.cache_cross_attention = False
-        #: whether the control branches run on a CUDA stream of their own beside the base blocks (inference only)
-        self.control_side_stream = False
-        self._side_streams: dict[torch.device, torch.cuda.Stream] = {}
         #: whether batched guidance should pass latents once with text of batch 2 (``set_broadcast_guidance``)
         self.broadcast_guidance = True
         self._run_broadcast = run_block_broadcast  # compiled by :meth:`compile_blocks`
@@ -151,19 +148,6 @@ class LongVie2Transformer(nn.Module):
         blocks' self-attention runs once (``longvie.broadcast``), instead of latents doubled to batch 2."""
         self.broadcast_guidance = bool(enabled)
         return self.broadcast_guidance
-
-    def set_control_side_stream(self, enabled: bool) -> bool:
-        """Run the control branches (and their fusion layers) on a second CUDA stream, queued ahead of each base
-        block, so the GPU can overlap them with the base blocks; inference on CUDA only, a no-op elsewhere."""
-        self.control_side_stream = bool(enabled)
-        return self.control_side_stream
-
-    def _control_stream(self, like: torch.Tensor) -> torch.cuda.Stream | None:
-        if not (self.control_side_stream and like.is_cuda and not torch.is_grad_enabled()):
-            return None
-        if like.device not in self._side_streams:
-            self._side_streams[like.device] = torch.cuda.Stream(like.device)
-        return self._side_streams[like.device]
 
     def compile_blocks(self, mode: str | None = None) -> None:
         """``torch.compile`` every transformer block and the shared-stream block forward (``mode`` as
@@ -293,44 +277,24 @@ class LongVie2Transformer(nn.Module):
             ctrl_tmod = ctrl.time_proj(tproj)
             rope_ctrl = self._rope(grid_f, grid_h, grid_w, tokens.device)
 
-        def control_injection(index: int) -> torch.Tensor:
-            """Both branches' block ``index`` and the fusion of their outputs (what goes into the clip's tokens)."""
-            fused = None
-            for name in list(branches):
-                blocks = ctrl.dense_blocks if name == "dense" else ctrl.sparse_blocks
-                branch_context = ctrl_context if cross_cache is None else getattr(cross_cache, name)[index]
-                branches[name] = self._run(blocks[index], shared and index == 0, branches[name], branch_context,
-                                           ctrl_tmod, rope_ctrl)
-                part = branches[name] * dense_scale if name == "dense" else branches[name]
-                fused = part if fused is None else fused + part
-            return ctrl.fusion[index](fused)
-
-        side = self._control_stream(tokens) if branches else None
-        if side is not None:  # the branches' inputs were made on the current stream
-            side.wait_stream(torch.cuda.current_stream(tokens.device))
-            for stream in branches.values():  # freed (replaced) while the side stream may still read them
-                stream.record_stream(side)
         for index, block in enumerate(base.blocks):
-            controlled = bool(branches) and index < cfg.control_layers
-            if controlled and side is not None:  # queued before the base block, to run beside it
-                with torch.cuda.stream(side):
-                    injection = control_injection(index)
-                    done = torch.cuda.Event()
-                    done.record(side)
             block_context = context if cross_cache is None else cross_cache.base[index]
             tokens = self._run(block, shared and index == 0, tokens, block_context, tproj, rope_main)
-            if not controlled:
-                continue
-            if side is None:
-                injection = control_injection(index)
-            else:
-                torch.cuda.current_stream(tokens.device).wait_event(done)
-                injection.record_stream(torch.cuda.current_stream(tokens.device))  # made on the side stream
-            if torch.is_grad_enabled():  # training: out of place, autograd may have saved the block's output
-                tokens = torch.cat([tokens[:, :history_tokens], tokens[:, history_tokens:] + injection], dim=1)
-            else:  # inference: add into the clip's tokens in place (the copy of the cat cost 1 ms a layer),
-                for item in range(batch):  # per batch item: each slice is contiguous, so the add vectorises
-                    tokens[item, history_tokens:] += injection[item]
+            if branches and index < cfg.control_layers:
+                fused = None
+                for name in list(branches):
+                    blocks = ctrl.dense_blocks if name == "dense" else ctrl.sparse_blocks
+                    branch_context = ctrl_context if cross_cache is None else getattr(cross_cache, name)[index]
+                    branches[name] = self._run(blocks[index], shared and index == 0, branches[name], branch_context,
+                                               ctrl_tmod, rope_ctrl)
+                    part = branches[name] * dense_scale if name == "dense" else branches[name]
+                    fused = part if fused is None else fused + part
+                injection = ctrl.fusion[index](fused)
+                if torch.is_grad_enabled():  # training: out of place, autograd may have saved the block's output
+                    tokens = torch.cat([tokens[:, :history_tokens], tokens[:, history_tokens:] + injection], dim=1)
+                else:  # inference: add into the clip's tokens in place (the copy of the cat cost 1 ms a layer),
+                    for item in range(batch):  # per batch item: each slice is contiguous, so the add vectorises
+                        tokens[item, history_tokens:] += injection[item]
 
         tokens = tokens[:, history_tokens:]
         shift, scale = (base.scale_shift_table.to(temb.device) + temb.unsqueeze(1)).chunk(2, dim=1)
