@@ -12,7 +12,8 @@ per clip, well under a second on the GPU); say so when quoting.
 
 Modes: ``none`` (everything resident), ``group`` (diffusers' leaf-level group offloading with
 CUDA streams: weights live in pinned CPU memory and are prefetched; for GPUs of 48 GB).
-``--measure-steps N`` times N steps and extrapolates to ``--steps``; the output says so.
+``--measure-steps N`` times N steps and extrapolates to ``--steps``; the output says so. The clip's once-per-clip
+work inside the sampler (its cross-attention caches) is timed apart and counted once, not per step.
 
 Speed switches (``--attention``, ``--fa4-tile``, ``--gelu-epilogue``, ``--fused-qk-rope``, ``--fused-norms``,
 ``--cross-cache``, ``--broadcast-guidance``, ``--compile``,
@@ -46,6 +47,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from dataclasses import dataclass
 
 import torch
 
@@ -54,7 +56,7 @@ from longvie.config import REAL_CONFIG, TINY_CONFIG, LongVie2Config, SamplerConf
 from longvie.fa4 import Fa4TilePlan
 from longvie.model import LongVie2Transformer
 from longvie.pipeline import ATTENTION_BACKENDS, attention_backend
-from longvie.sampler import Conditioning, sample
+from longvie.sampler import Conditioning, cross_caches, sample
 
 
 def transformer_flops(cfg: LongVie2Config, frames: int, height: int, width: int, history_frames: int,
@@ -164,14 +166,36 @@ def parse_variant(spec: str) -> dict[str, object]:
             "compile": "compile" in tokens}
 
 
+@dataclass(frozen=True)
+class StepTiming:
+    """Seconds of a timed run of ``measured`` steps, the once-per-clip work before it, and the warm-up."""
+
+    seconds: float  # the steps only
+    step_seconds: tuple[float, ...]
+    setup_seconds: float  # once per clip: the cross-attention caches (none unless the model caches)
+    warmup_seconds: float
+
+    def per_step(self) -> float:
+        return self.seconds / len(self.step_seconds)
+
+    def projected_dit_seconds(self, steps: int) -> float:
+        """A clip's DiT time: the once-per-clip work plus ``steps`` steps at the measured mean."""
+        return self.setup_seconds + self.per_step() * steps
+
+
 def time_steps(model: LongVie2Transformer, noise: torch.Tensor, cond: Conditioning, measured: int, batched: bool,
-               attention: str, sync: object, tile: Fa4TilePlan | None = None) -> tuple[float, list[float], float]:
-    """Warm-up step (kernels, compile, hooks), then ``measured`` timed steps: (seconds, per-step, warm-up s)."""
+               attention: str, sync: object, tile: Fa4TilePlan | None = None) -> StepTiming:
+    """Warm-up step (kernels, compile, hooks), the clip's caches (timed alone), then ``measured`` timed steps."""
+    config = SamplerConfig(steps=measured)
     with attention_backend(attention, tile):
         warm_start = time.perf_counter()
         sample(model, noise, cond, SamplerConfig(steps=1), batched_cfg=batched)
         sync()
         warm_s = time.perf_counter() - warm_start
+        setup_start = time.perf_counter()
+        caches = cross_caches(model, cond, config.cfg_scale, batched, None)
+        sync()
+        setup_s = time.perf_counter() - setup_start
         step_times: list[float] = []
         last = [time.perf_counter()]
 
@@ -183,9 +207,10 @@ def time_steps(model: LongVie2Transformer, noise: torch.Tensor, cond: Conditioni
             print(f"step {k}/{n}: {step_times[-1]:.3f} s", flush=True)
 
         start = time.perf_counter()
-        sample(model, noise, cond, SamplerConfig(steps=measured), batched_cfg=batched, on_step=on_step)
+        sample(model, noise, cond, config, batched_cfg=batched, on_step=on_step, caches=caches)
         sync()
-    return time.perf_counter() - start, step_times, warm_s
+    return StepTiming(seconds=time.perf_counter() - start, step_seconds=tuple(step_times), setup_seconds=setup_s,
+                      warmup_seconds=warm_s)
 
 
 KERNEL_GROUPS = (("attention", ("flash", "fmha", "attention", "sdpa")),
@@ -233,17 +258,19 @@ def run_variants(args: argparse.Namespace, model: LongVie2Transformer, noise: to
             torch.cuda.reset_peak_memory_stats()
         measured = args.measure_steps or args.steps
         try:
-            seconds, steps, warm_s = time_steps(model, noise, cond, measured, not args.no_batched_cfg,
+            timing = time_steps(model, noise, cond, measured, not args.no_batched_cfg,
                                                 str(variant["attention"]), sync, variant["fa4_tile"])
         except (RuntimeError, OptionError) as exc:  # e.g. no cuDNN kernel for these shapes; fa4 not installed
             row = {**variant, "error": str(exc).splitlines()[0][:300]}
         else:
-            per_step = seconds / measured
+            per_step = timing.per_step()
             row = {**variant, "compile_mode": args.compile_mode if variant["compile"] else None,
                    "device": "cpu (smoke)" if smoke else torch.cuda.get_device_name(), "torch": torch.__version__,
-                   "measured_steps": measured, "warmup_s": round(warm_s, 1), "seconds_per_step": round(per_step, 3),
-                   "step_min_s": round(min(steps), 3), "step_max_s": round(max(steps), 3),
-                   "projected_dit_seconds_per_clip": round(per_step * args.steps, 1),
+                   "measured_steps": measured, "warmup_s": round(timing.warmup_seconds, 1),
+                   "per_clip_setup_s": round(timing.setup_seconds, 3), "seconds_per_step": round(per_step, 3),
+                   "step_min_s": round(min(timing.step_seconds), 3),
+                   "step_max_s": round(max(timing.step_seconds), 3),
+                   "projected_dit_seconds_per_clip": round(timing.projected_dit_seconds(args.steps), 1),
                    "achieved_tflops": round(flops_step / per_step / 1e12, 1),
                    "peak_gpu_memory_gib": 0.0 if smoke else round(torch.cuda.max_memory_allocated() / 2**30, 2)}
         row["fa4_tile"] = str(row["fa4_tile"]).replace(",", "/")  # the plan as a variant token writes it
@@ -346,10 +373,10 @@ def main() -> None:
     measured = args.measure_steps or args.steps
     if not smoke:
         torch.cuda.reset_peak_memory_stats()
-    dit_measured_s, step_times, _ = time_steps(model, noise, cond, measured, not args.no_batched_cfg,
+    timing = time_steps(model, noise, cond, measured, not args.no_batched_cfg,
                                                args.attention, sync, tile)
-    per_step = dit_measured_s / measured
-    dit_s = per_step * args.steps
+    per_step = timing.per_step()
+    dit_s = timing.projected_dit_seconds(args.steps)
     peak_dit_gib = 0.0 if smoke else torch.cuda.max_memory_allocated() / 2**30
 
     kernel_groups = {} if not args.profile_out or smoke else {"profiled_step_kernel_seconds": profile_step(
@@ -373,8 +400,9 @@ def main() -> None:
         "broadcast_guidance": args.broadcast_guidance, "fuse_qkv": args.fuse_qkv, "steps": args.steps,
         "vae_encodes": "a clip's five 81-frame videos in one batch" if args.vae_batched else "one by one",
         "measured_steps": measured, "extrapolated": measured != args.steps,
-        "build_s": round(build_s, 1), "seconds_per_step": round(per_step, 3),
-        "step_min_s": round(min(step_times), 3), "step_max_s": round(max(step_times), 3),
+        "build_s": round(build_s, 1), "per_clip_setup_s": round(timing.setup_seconds, 3),
+        "seconds_per_step": round(per_step, 3),
+        "step_min_s": round(min(timing.step_seconds), 3), "step_max_s": round(max(timing.step_seconds), 3),
         "dit_seconds_per_clip": round(dit_s, 1), **vae, "seconds_per_clip": round(clip_s, 1),
         "peak_gpu_memory_gib_dit": round(peak_dit_gib, 2),
         "peak_gpu_memory_gib": 0.0 if smoke else round(torch.cuda.max_memory_allocated() / 2**30, 2),

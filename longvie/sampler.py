@@ -116,12 +116,18 @@ def guided_velocity(model: LongVie2Transformer, latents: torch.Tensor, timestep:
 
 @torch.no_grad()
 def sample(model: LongVie2Transformer, start: torch.Tensor, cond: Conditioning, config: SamplerConfig,
-           batched_cfg: bool = True, on_step: Callable[[int, int], None] | None = None) -> torch.Tensor:
-    """Denoise ``start`` (float32 latents, frame 0 already blended) with Euler steps; float32 result."""
+           batched_cfg: bool = True, on_step: Callable[[int, int], None] | None = None,
+           caches: CrossCaches | None = None) -> torch.Tensor:
+    """Denoise ``start`` (float32 latents, frame 0 already blended) with Euler steps; float32 result.
+
+    ``caches``: the clip's cross-attention caches if the caller built them (``cross_caches`` with the same
+    model, conditioning, guidance scale and batching); built here otherwise.
+    """
     sigmas = flow_sigmas(config.steps, config.shift)
     latents = start.float().clone()
     doubled = cond.doubled() if batched_cfg and config.cfg_scale != 1.0 else None
-    caches = cross_caches(model, cond, config.cfg_scale, batched_cfg, doubled)
+    if caches is None:
+        caches = cross_caches(model, cond, config.cfg_scale, batched_cfg, doubled)
     for k in range(config.steps):
         t = model_timestep(sigmas[k], config.round_timestep_bf16)
         v = guided_velocity(model, latents, t, cond, config.cfg_scale, batched_cfg, doubled, caches)

@@ -81,3 +81,25 @@ def test_processor_takes_a_tensor_as_diffusers_does_and_a_tuple_as_cached_keys()
         from_cache = attn(x, cross_kv(attn, context))
     assert torch.equal(from_tensor, reference)
     torch.testing.assert_close(from_cache, reference, rtol=0, atol=1e-6)
+
+
+def test_sampling_with_caches_built_by_the_caller_equals_building_them_inside() -> None:
+    from longvie_tiny import tiny_forward_inputs, tiny_transformer
+
+    from longvie.sampler import cross_caches
+
+    model = tiny_transformer()
+    model.set_cross_attention_cache(True)
+    inputs = tiny_forward_inputs()
+    cond = _conditioning(inputs)
+    config = SamplerConfig(steps=2, cfg_scale=5.0, height=32, width=48, num_frames=9)
+    with torch.no_grad():
+        caches = cross_caches(model, cond, config.cfg_scale, True, None)
+    key_calls = []
+    handle = model.base.blocks[0].attn2.to_k.register_forward_hook(lambda *args: key_calls.append(1))
+    given = sample(model, inputs["latents"], cond, config, batched_cfg=True, caches=caches)
+    assert key_calls == []  # nothing projected again
+    built = sample(model, inputs["latents"], cond, config, batched_cfg=True)
+    handle.remove()
+    assert key_calls == [1]
+    torch.testing.assert_close(given, built, rtol=0, atol=0)
