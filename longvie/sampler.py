@@ -62,9 +62,14 @@ class CrossCaches:
     doubled: CrossAttentionCache | None = None
 
 
+@torch.no_grad()
 def cross_caches(model: LongVie2Transformer, cond: Conditioning, cfg_scale: float, batched: bool,
                  doubled: Conditioning | None) -> CrossCaches:
-    """The caches the steps of ``sample`` will use (none unless ``model.cache_cross_attention``)."""
+    """The caches the steps of ``sample`` will use (none unless ``model.cache_cross_attention``).
+
+    Built without autograd wherever it is called from: sampling never differentiates through them, and keys that
+    required grad would make every compiled block recompile (an H100 run spent 48 s doing so).
+    """
     if not model.cache_cross_attention:
         return CrossCaches()
     dtype = next(model.parameters()).dtype
