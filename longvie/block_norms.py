@@ -177,7 +177,7 @@ class FusedNormWanBlock(WanTransformerBlock):
 
     def forward(self, hidden_states: torch.Tensor, encoder_hidden_states: Any, temb: torch.Tensor,
                 rotary_emb: Any) -> torch.Tensor:
-        if not self._fusable(hidden_states, temb):
+        if not self.fusable(hidden_states, temb):
             return super().forward(hidden_states, encoder_hidden_states, temb, rotary_emb)
         stream, normed = self.self_attention_stage(hidden_states, temb, rotary_emb)
         return self.cross_ffn_stage(stream, normed, encoder_hidden_states, temb)
@@ -201,7 +201,8 @@ class FusedNormWanBlock(WanTransformerBlock):
         feed_forward = self.ffn(normed)
         return (hidden_states.float() + feed_forward.float() * c_gate).type_as(hidden_states)
 
-    def _fusable(self, hidden_states: torch.Tensor, temb: torch.Tensor) -> bool:
+    def fusable(self, hidden_states: torch.Tensor, temb: torch.Tensor) -> bool:
+        """Whether the fused stages can run for these inputs (else diffusers' arithmetic must: see the class)."""
         recording = torch.is_grad_enabled() and (hidden_states.requires_grad or self.scale_shift_table.requires_grad)
         norm2 = self.norm2
         return (not recording and temb.ndim == 3 and isinstance(norm2, FP32LayerNorm)

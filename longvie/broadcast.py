@@ -44,7 +44,7 @@ def run_block_broadcast(block: WanTransformerBlock, hidden_states: torch.Tensor,
     if temb.ndim != 3:
         raise ValueError(f"run_block_broadcast needs one modulation per item (B, 6, C), got {tuple(temb.shape)}")
     batch = temb.shape[0]
-    if isinstance(block, FusedNormWanBlock) and block._fusable(hidden_states, temb):
+    if isinstance(block, FusedNormWanBlock) and block.fusable(hidden_states, temb):
         stream, normed = block.self_attention_stage(hidden_states, temb[:1], rotary_emb)
         return block.cross_ffn_stage(widen(stream, batch), widen(normed, batch), context, temb)
     # diffusers' WanTransformerBlock.forward arithmetic, split where the text comes in
