@@ -119,3 +119,18 @@ def test_the_fused_block_forward_compiles_as_one_graph() -> None:
         reference = block(widen(stream, 2), context, temb, rope)
     torch.testing.assert_close(compiled, eager, rtol=0, atol=0)
     torch.testing.assert_close(eager, reference, rtol=0, atol=1e-5)
+
+
+def test_the_base_alone_without_controls_or_history_broadcasts_too() -> None:
+    """wan2.1-i2v: no controller, no history."""
+    from longvie_tiny import tiny_forward_inputs
+
+    from longvie.model import LongVie2Transformer
+
+    torch.manual_seed(0)
+    model = LongVie2Transformer(TINY_CONFIG, with_controller=False).eval()
+    inputs = {k: v for k, v in tiny_forward_inputs().items() if k not in ("dense", "sparse", "history")}
+    text = _two_texts(inputs)
+    doubled = {k: torch.cat([v, v]) for k, v in inputs.items()} | {"text_embeds": text}
+    with torch.no_grad():
+        torch.testing.assert_close(model(**inputs | {"text_embeds": text}), model(**doubled), rtol=0, atol=1e-5)
