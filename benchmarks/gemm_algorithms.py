@@ -40,7 +40,7 @@ import torch.nn.functional as F
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.attention_kernels import Timer
-from benchmarks.longvie2_gemms import linear_inputs, time_call
+from benchmarks.longvie2_gemms import LinearShape, linear_inputs, step_linears, time_call
 from longvie.config import REAL_CONFIG, TINY_CONFIG
 
 #: A timed call: no arguments, one tensor out.
@@ -49,27 +49,24 @@ Call = Callable[[], torch.Tensor]
 
 @dataclass(frozen=True)
 class GemmCase:
-    """One GEMM of a step: ``rows`` x ``n_in`` -> ``n_out`` with a bias, ``gelu`` for the FFN up-projection."""
+    """One of a step's linear shapes (``longvie2_gemms.step_linears``) under a short label; ``gelu`` for an FFN
+    up-projection, whose GELU runs in the GEMM's epilogue."""
 
     name: str
-    rows: int
-    n_in: int
-    n_out: int
+    shape: LinearShape
     gelu: bool
-
-    def flop(self) -> float:
-        return 2.0 * self.rows * self.n_in * self.n_out
 
 
 def cases(cpu_smoke: bool) -> list[GemmCase]:
     cfg = TINY_CONFIG if cpu_smoke else REAL_CONFIG
-    base_rows, control_rows = (96, 80) if cpu_smoke else (2 * 23 * 22 * 40, 2 * 21 * 22 * 40)
+    base_tokens, control_tokens = (48, 40) if cpu_smoke else (23 * 22 * 40, 21 * 22 * 40)
+    shapes = {shape.name: shape for shape in step_linears(cfg, base_tokens, control_tokens)}
     return [
-        GemmCase("base proj", base_rows, cfg.dim, cfg.dim, False),
-        GemmCase("base ffn up+gelu", base_rows, cfg.dim, cfg.ffn_dim, True),
-        GemmCase("base ffn down", base_rows, cfg.ffn_dim, cfg.dim, False),
-        GemmCase("control ffn up+gelu", control_rows, cfg.control_dim, cfg.control_ffn_dim, True),
-        GemmCase("control ffn down", control_rows, cfg.control_ffn_dim, cfg.control_dim, False),
+        GemmCase("base proj", shapes["base q/k/v/o + cross q/o"], False),
+        GemmCase("base ffn up+gelu", shapes["base ffn up"], True),
+        GemmCase("base ffn down", shapes["base ffn down"], False),
+        GemmCase("control ffn up+gelu", shapes["control ffn up"], True),
+        GemmCase("control ffn down", shapes["control ffn down"], False),
     ]
 
 
@@ -116,7 +113,8 @@ def residual_variants(case: GemmCase, x: torch.Tensor, w: torch.Tensor, b: torch
                       limit: int, iterations: int) -> list[tuple[str, Call, Call]]:
     """(name, timed call, result getter): residual + linear as two kernels, as cuBLASLt C + bias, as addmm_."""
     g = torch.Generator(device=x.device).manual_seed(1)
-    resid = torch.randn(case.rows, case.n_out, generator=g, device=x.device, dtype=torch.float32).to(x.dtype)
+    shape = case.shape
+    resid = torch.randn(shape.rows, shape.out_features, generator=g, device=x.device, dtype=torch.float32).to(x.dtype)
     work = resid.clone()
     out: dict[str, torch.Tensor] = {}
 
@@ -187,12 +185,13 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
 
     def record(case: GemmCase, variant: str, fn: Call, reference: torch.Tensor,
                result: Call | None = None, subtract_s: float = 0.0) -> None:
-        row: dict[str, Any] = {"case": case.name, "variant": variant, "rows": case.rows, "n_in": case.n_in,
-                               "n_out": case.n_out, **context}
+        shape = case.shape
+        row: dict[str, Any] = {"case": case.name, "variant": variant, "rows": shape.rows, "n_in": shape.in_features,
+                               "n_out": shape.out_features, **context}
         try:
             seconds = time_call(timer, fn, args.warmup, args.repeats) - subtract_s
             value = (result or fn)()
-            row.update(ms=round(seconds * 1e3, 4), tflops=round(case.flop() / seconds / 1e12, 1),
+            row.update(ms=round(seconds * 1e3, 4), tflops=round(case.shape.flop() / seconds / 1e12, 1),
                        max_abs_diff=float((value.float() - reference).abs().max()))
         except Exception as exc:  # a benchmark row records why a variant could not run
             row["error"] = f"{type(exc).__name__}: {exc}"[:300]
@@ -200,7 +199,7 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
         print("ALGO " + json.dumps(row), flush=True)
 
     for case in cases(args.cpu_smoke):
-        x, w, b = linear_inputs(case.rows, case.n_in, case.n_out, device, dtype)
+        x, w, b = linear_inputs(case.shape.rows, case.shape.in_features, case.shape.out_features, device, dtype)
         variants = torch_variants(case, x, w, b)
         reference = variants[0][1]().float()
         for name, fn in variants:
@@ -217,7 +216,7 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
         if not case.gelu and case.name.startswith("base"):
             residual = residual_variants(case, x, w, b, use_nvmath, args.limit, args.iterations)
             reference = (residual[0][1]()).float()
-            probe = torch.empty(case.rows, case.n_out, device=device, dtype=dtype)
+            probe = torch.empty(case.shape.rows, case.shape.out_features, device=device, dtype=dtype)
             copy_s = time_call(timer, lambda p=probe, r=reference: p.copy_(r), args.warmup, args.repeats)
             for name, fn, result in residual:
                 record(case, name, fn, reference, result, copy_s if "addmm_" in name else 0.0)
