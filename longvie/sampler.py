@@ -107,8 +107,8 @@ def guided_velocity(model: LongVie2Transformer, latents: torch.Tensor, timestep:
     if cfg_scale == 1.0:
         return velocity(model, latents, timestep, cond, cond.text, caches.positive)
     if batched and getattr(model, "broadcast_guidance", False):  # one stream of latents, text of batch 2
-        pos, neg = velocity(model, latents, timestep, cond, torch.cat([cond.text, cond.negative_text]),
-                            caches.doubled).chunk(2)
+        doubled = doubled or cond.doubled()
+        pos, neg = velocity(model, latents, timestep, cond, doubled.text, caches.doubled).chunk(2)
     elif batched:
         doubled = doubled or cond.doubled()
         pos, neg = velocity(model, torch.cat([latents, latents]), timestep, doubled, doubled.text,
