@@ -7,7 +7,8 @@ the dense and sparse control branches in both passes. The VAE (real size, random
 encodes every clip input (first frame + 80 zeros, depth and track videos, their first frames, in
 one by one as the pipeline does by default, or in one batch with --vae-batched as its ``batched_vae``;
 5 history frames) and
-decodes the 81 frames. The text and CLIP encoders are not timed (once
+decodes the 81 frames, as the pipeline runs it (``longvie.vae_runtime``): bf16 (``--vae-dtype``), channels-last,
+compiled with ``--compile``; one untimed pass first (``vae_warmup_s``). The text and CLIP encoders are not timed (once
 per clip, well under a second on the GPU); say so when quoting.
 
 Modes: ``none`` (everything resident), ``group`` (diffusers' leaf-level group offloading with
@@ -61,6 +62,9 @@ from longvie.fa4 import Fa4TilePlan
 from longvie.model import LongVie2Transformer
 from longvie.pipeline import ATTENTION_BACKENDS
 from longvie.sampler import Conditioning
+from longvie.vae_runtime import VaeRuntime, prepare_vae, vae_calls, vae_input
+
+VAE_DTYPES = {"bf16": torch.bfloat16, "fp32": torch.float32, "fp16": torch.float16}
 
 
 def transformer_flops(cfg: LongVie2Config, frames: int, height: int, width: int, history_frames: int,
@@ -114,31 +118,43 @@ def random_conditioning(cfg: LongVie2Config, sampler: SamplerConfig, device: tor
                         dense=r(1, 36, f, h, w), sparse=r(1, 36, f, h, w), history=r(1, 16, 2, h, w))
 
 
-def time_vae(sampler: SamplerConfig, device: torch.device, tiling: bool, batched: bool = True) -> dict[str, float]:
-    """VAE seconds of one clip: its five 81-frame encodes (in one batch when ``batched``, as the pipeline's
-    ``batched_vae``), the history encode, and the decode."""
+def time_vae(sampler: SamplerConfig, device: torch.device, tiling: bool, batched: bool,
+             runtime: VaeRuntime) -> dict[str, float]:
+    """VAE seconds of one clip, run as the pipeline runs it (``runtime``: dtype, channels-last, compiled): its five
+    81-frame encodes (in one batch when ``batched``, as the pipeline's ``batched_vae``), the history encode, and the
+    decode. One untimed pass first (cuDNN's first calls; compiling), reported apart as ``vae_warmup_s``: a long
+    video pays it once, not per clip."""
     from diffusers import AutoencoderKLWan
 
-    vae = AutoencoderKLWan().to(device, torch.bfloat16).eval()
+    vae = AutoencoderKLWan().to(device).eval()
+    prepare_vae(vae, runtime)
     if tiling:
         vae.enable_tiling()
     h, w, t = sampler.height, sampler.width, sampler.num_frames
-    x = torch.rand(1, 3, t, h, w, device=device, dtype=torch.bfloat16) * 2 - 1
-    first = x[:, :, :1].expand(-1, -1, t, -1, -1).contiguous()
-    clip_videos = (x, x, x, first, first)  # first frame + zeros, depth, depth's first, track, track's first
+    x = torch.rand(1, 3, t, h, w, device=device) * 2 - 1
+    first = torch.zeros_like(x)
+    first[:, :, :1] = x[:, :, :1]
+    clip_videos = (first, x, first, x, first)  # first frame + zeros, depth, its first frame, track, its first frame
     groups = [torch.cat(clip_videos)] if batched else list(clip_videos)
-    torch.cuda.synchronize()
-    start = time.perf_counter()
-    with torch.no_grad():
-        for video in (*groups, x[:, :, :5]):
-            latents = vae.encode(video).latent_dist.mode()
-        encode_s = time.perf_counter() - start
-        full = torch.randn(1, 16, 1 + (t - 1) // 4, h // 8, w // 8, device=device, dtype=torch.bfloat16)
-        mid = time.perf_counter()
-        vae.decode(full).sample.float().mean().item()
-    torch.cuda.synchronize()
-    del latents
-    return {"vae_encode_s": round(encode_s, 2), "vae_decode_s": round(time.perf_counter() - mid, 2)}
+    latents = torch.randn(1, 16, 1 + (t - 1) // 4, h // 8, w // 8, device=device)
+
+    def one_clip() -> tuple[float, float]:
+        torch.cuda.synchronize()
+        start = time.perf_counter()
+        with torch.no_grad(), vae_calls(runtime):
+            for video in (*groups, x[:, :, :5]):
+                vae.encode(vae_input(video, runtime)).latent_dist.mode()
+            torch.cuda.synchronize()
+            mid = time.perf_counter()
+            vae.decode(vae_input(latents, runtime)).sample.float().mean().item()
+        torch.cuda.synchronize()
+        return mid - start, time.perf_counter() - mid
+
+    warm = time.perf_counter()
+    one_clip()
+    warmup_s = time.perf_counter() - warm
+    encode_s, decode_s = one_clip()
+    return {"vae_encode_s": round(encode_s, 2), "vae_decode_s": round(decode_s, 2), "vae_warmup_s": round(warmup_s, 1)}
 
 
 def set_fused_projections(model: LongVie2Transformer, fused: bool) -> None:
@@ -253,8 +269,12 @@ def main() -> None:
                         help="encode a clip's five 81-frame videos in one batch (the pipeline's batched_vae=true)")
     parser.add_argument("--vae-compare", action="store_true",
                         help="also time the encodes the other way (batched / one by one) and report both")
-    parser.add_argument("--vae-cudnn-benchmark", action="store_true",
-                        help="also time the VAE with torch.backends.cudnn.benchmark on (after one untimed pass)")
+    parser.add_argument("--vae-dtype", choices=["bf16", "fp32", "fp16"], default="bf16",
+                        help="the VAE's dtype (the pipeline's vae_dtype; its default for bf16 runs is bf16)")
+    parser.add_argument("--no-vae-channels-last", action="store_true",
+                        help="the VAE in NCDHW (the pipeline's vae_channels_last=false)")
+    parser.add_argument("--no-compile-vae", action="store_true",
+                        help="with --compile, leave the VAE uncompiled (the pipeline's compile_vae=false)")
     parser.add_argument("--json-out", default=None)
     parser.add_argument("--smoke", action="store_true", help="tiny config on CPU: checks the script only")
     parser.add_argument("--profile-out", default=None,
@@ -313,16 +333,14 @@ def main() -> None:
 
     kernel_groups = {} if not args.profile_out or smoke else {"profiled_step_kernel_seconds": profile_step(
         model, noise, cond, not args.no_batched_cfg, args.attention, args.profile_out, tile)}
-    vae = {} if args.skip_vae or smoke else time_vae(sampler, device, args.vae_tiling, args.vae_batched)
-    if vae and args.vae_compare:  # the other way too, same process, after the first (warm cuDNN)
-        other = time_vae(sampler, device, args.vae_tiling, not args.vae_batched)
+    vae_runtime = VaeRuntime(dtype=VAE_DTYPES[args.vae_dtype], channels_last=not args.no_vae_channels_last,
+                             compiled=args.compile and not args.no_compile_vae)
+    vae: dict[str, float] = {} if args.skip_vae or smoke else time_vae(sampler, device, args.vae_tiling,
+                                                                       args.vae_batched, vae_runtime)
+    if vae and args.vae_compare:  # the other way too, same process, after the first
+        other = time_vae(sampler, device, args.vae_tiling, not args.vae_batched, vae_runtime)
         vae["vae_encode_s_" + ("one_by_one" if args.vae_batched else "batched")] = other["vae_encode_s"]
-    if vae and args.vae_cudnn_benchmark:  # again with cuDNN choosing its convolution kernels by timing them
-        torch.backends.cudnn.benchmark = True
-        time_vae(sampler, device, args.vae_tiling, args.vae_batched)  # the timing runs happen here
-        tuned = time_vae(sampler, device, args.vae_tiling, args.vae_batched)
-        vae |= {f"{key}_cudnn_benchmark": value for key, value in tuned.items()}
-    clip_s = dit_s + vae.get("vae_encode_s", 0.0) + vae.get("vae_decode_s", 0.0)
+    clip_s = dit_s + vae.get("vae_encode_s", 0.0) + vae.get("vae_decode_s", 0.0)  # warm-ups not counted
     result = {
         "device": "cpu (smoke)" if smoke else torch.cuda.get_device_name(), "torch": torch.__version__,
         "mode": args.mode,
@@ -331,6 +349,8 @@ def main() -> None:
         "fused_qk_rope": args.fused_qk_rope, "fused_norms": args.fused_norms, "cross_cache": args.cross_cache,
         "broadcast_guidance": args.broadcast_guidance, "fuse_qkv": args.fuse_qkv, "steps": args.steps,
         "vae_encodes": "a clip's five 81-frame videos in one batch" if args.vae_batched else "one by one",
+        "vae_dtype": args.vae_dtype, "vae_channels_last": vae_runtime.channels_last,
+        "compile_vae": vae_runtime.compiled,
         "measured_steps": measured, "extrapolated": measured != args.steps,
         "build_s": round(build_s, 1), "per_clip_setup_s": round(timing.setup_seconds, 3),
         "seconds_per_step": round(per_step, 3),

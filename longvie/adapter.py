@@ -26,6 +26,7 @@ from longvgenbench.video_io import read_frames
 from longvie import checkpoint as ck
 from longvie.config import SamplerConfig
 from longvie.pipeline import ATTENTION_BACKENDS, OFFLOAD_MODES, ClipInputs, ClipPipeline, resize_frames, seeded_noise
+from longvie.vae_runtime import VaeRuntime
 
 _DTYPES = {"bf16": torch.bfloat16, "fp32": torch.float32, "fp16": torch.float16}
 
@@ -54,7 +55,12 @@ class LongVie2Model(VideoModel):
     once per clip instead of every step, ``longvie.cross_cache``; 1.56 GiB more peak GPU memory at the real size;
     on by default, off with ``offload=group``), ``broadcast_guidance`` (batched guidance on one stream of
     latents with the two texts as the batch, so everything before the first cross-attention runs once,
-    ``longvie.broadcast``; on by default, off with ``offload=group``), ``text_encoder_device`` (e.g. cpu),
+    ``longvie.broadcast``; on by default, off with ``offload=group``), ``vae_dtype`` (auto | bf16 | fp32 | fp16;
+    auto: for longvie2 the pipeline's ``dtype``, as upstream runs every component, for wan2.1-i2v fp32, as Wan's
+    own code and diffusers run it), ``vae_channels_last`` (the VAE's convolutions in NDHWC on CUDA, where
+    cuDNN's tensor-core kernels run; on by default, a no-op elsewhere), ``compile_vae`` (torch.compile of the
+    VAE's encoder and decoder, about two minutes once per process; default: as ``compile``; see
+    ``longvie.vae_runtime`` for the measured times), ``text_encoder_device`` (e.g. cpu),
     ``height`` / ``width`` (working size, 352x640 upstream),
     ``num_frames`` (frames per clip, 81 upstream; must equal the split's clip length),
     ``caption_refiner`` (off | qwen2.5-vl: each clip after the first gets its caption rewritten by
@@ -70,7 +76,10 @@ class LongVie2Model(VideoModel):
     """
 
     name: ClassVar[str] = "longvie2"
-    version: ClassVar[str] = "1"
+    #: 2: the VAE runs in the pipeline dtype by default (``vae_dtype=auto``; it was always float32)
+    version: ClassVar[str] = "2"
+    #: what ``vae_dtype=auto`` means: None follows ``dtype`` (upstream DiffSynth-Studio casts every component)
+    auto_vae_dtype: ClassVar[str | None] = None
     needs_weights: ClassVar[bool] = True
     uses_controls: ClassVar[bool] = True
     uses_history: ClassVar[bool] = True
@@ -84,7 +93,8 @@ class LongVie2Model(VideoModel):
                  components: str | None = None, batched_vae: bool = False, fa4_tile: str = "auto",
                  gelu_epilogue: bool = True, fused_qk_rope: bool = True, compile_mode: str | None = None,
                  fused_norms: bool = True, cache_cross_attention: bool = True,
-                 broadcast_guidance: bool = True) -> None:
+                 broadcast_guidance: bool = True, vae_dtype: str = "auto", vae_channels_last: bool = True,
+                 compile_vae: bool | None = None) -> None:
         super().__init__(device=device)
         from longvie.refiner import REFINE_PROMPT, REFINERS, CaptionRefiner, read_prompt_file
 
@@ -120,6 +130,11 @@ class LongVie2Model(VideoModel):
             require_fa4()
         if dtype not in _DTYPES:
             raise OptionError(f"{self.name}: dtype must be one of {sorted(_DTYPES)}, got {dtype!r}")
+        if vae_dtype != "auto" and vae_dtype not in _DTYPES:
+            raise OptionError(f"{self.name}: vae_dtype must be auto or one of {sorted(_DTYPES)}, got {vae_dtype!r}")
+        #: the VAE's dtype name, auto resolved
+        self.vae_dtype_name = vae_dtype if vae_dtype != "auto" else (self.auto_vae_dtype or dtype)
+        self.vae_channels_last = bool(vae_channels_last)
         if offload not in OFFLOAD_MODES:
             raise OptionError(f"{self.name}: offload must be one of {list(OFFLOAD_MODES)}, got {offload!r}")
         try:
@@ -133,6 +148,7 @@ class LongVie2Model(VideoModel):
         self.batched_cfg, self.compile, self.text_encoder_device = bool(batched_cfg), bool(compile), text_encoder_device
         self.batched_vae = bool(batched_vae)
         self.compile_mode = None if compile_mode in (None, "", "default") else str(compile_mode)
+        self.compile_vae = self.compile if compile_vae is None else bool(compile_vae)
         if self.compile_mode is not None and not self.compile:
             raise OptionError(f"{self.name}: compile_mode={compile_mode!r} needs compile=true")
         self._pipeline: ClipPipeline | None = None
@@ -167,6 +183,8 @@ class LongVie2Model(VideoModel):
                     "dtype": self.dtype_name, "sampler": json.dumps(self.sampler.to_dict(), sort_keys=True)}
         if self.components is not None:
             identity["components"] = str(self.components)
+        if self.vae_dtype_name != "fp32":  # only then, so runs with version 1's float32 VAE keep their identity
+            identity["vae_dtype"] = self.vae_dtype_name
         if self.refiner is not None:  # only when on, so runs without it keep their identity
             self.refiner.check_available()  # fail at the start, not after the first clip
             identity["caption_refiner"] = json.dumps(self.refiner.fingerprint(), sort_keys=True)
@@ -189,11 +207,14 @@ class LongVie2Model(VideoModel):
             if self.compile:
                 transformer.compile_blocks(self.compile_mode)
             components = load_components(self.components or root, dtype)
+            vae = VaeRuntime(dtype=_DTYPES[self.vae_dtype_name],
+                             channels_last=self.vae_channels_last and str(self.device).startswith("cuda"),
+                             compiled=self.compile_vae)
             self._pipeline = ClipPipeline(transformer, components, self.sampler, self.device, dtype,
                                           text_encoder_device=self.text_encoder_device, offload=self.offload,
                                           vae_tiling=self.vae_tiling, batched_cfg=self.batched_cfg,
                                           attention=self.attention, batched_vae=self.batched_vae,
-                                          fa4_tiles=self.fa4_tile)
+                                          fa4_tiles=self.fa4_tile, vae_runtime=vae)
         return self._pipeline
 
     # -- the long-video loop -------------------------------------------------------------------
@@ -266,6 +287,8 @@ class Wan21I2VModel(LongVie2Model):
     """The Wan2.1-I2V-14B-480P base alone, clip by clip from the last frame (no controls, no history)."""
 
     name: ClassVar[str] = "wan2.1-i2v"
+    version: ClassVar[str] = "1"
+    auto_vae_dtype: ClassVar[str | None] = "fp32"  # as Wan's own I2V code and diffusers' pipeline run it
     uses_controls: ClassVar[bool] = False
     uses_history: ClassVar[bool] = False
 
@@ -277,6 +300,8 @@ def options_of(model: LongVie2Model) -> dict[str, Any]:
             "fa4_tile": str(model.fa4_tile), "gelu_epilogue": model.gelu_epilogue,
             "fused_qk_rope": model.fused_qk_rope, "fused_norms": model.fused_norms,
             "cache_cross_attention": model.cache_cross_attention, "broadcast_guidance": model.broadcast_guidance,
+            "vae_dtype": model.vae_dtype_name, "vae_channels_last": model.vae_channels_last,
+            "compile_vae": model.compile_vae,
             "caption_refiner": "off" if model.refiner is None else model.refiner.name, **model.sampler.to_dict()}
 
 

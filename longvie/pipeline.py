@@ -23,6 +23,7 @@ from longvie.config import SamplerConfig
 from longvie.fa4 import Fa4TilePlan
 from longvie.model import LongVie2Transformer
 from longvie.sampler import Conditioning, sample
+from longvie.vae_runtime import VaeRuntime, prepare_vae, vae_calls, vae_input
 
 MASK_CHANNELS = 4
 #: none: all on the device; model: each component moves to the device while it runs;
@@ -110,7 +111,8 @@ class ClipPipeline:
     def __init__(self, transformer: LongVie2Transformer, components: WanComponents, sampler: SamplerConfig,
                  device: str = "cpu", dtype: torch.dtype = torch.float32, *, text_encoder_device: str | None = None,
                  offload: str = "none", vae_tiling: bool = False, batched_cfg: bool = True,
-                 attention: str = "auto", batched_vae: bool = False, fa4_tiles: Fa4TilePlan | None = None) -> None:
+                 attention: str = "auto", batched_vae: bool = False, fa4_tiles: Fa4TilePlan | None = None,
+                 vae_runtime: VaeRuntime | None = None) -> None:
         if offload not in OFFLOAD_MODES:
             raise ValueError(f"offload must be one of {OFFLOAD_MODES}, got {offload!r}")
         attention_backend(attention)  # validates the name
@@ -123,6 +125,9 @@ class ClipPipeline:
         self._text_cache: dict[str, torch.Tensor] = {}
         transformer.to(dtype=dtype).eval()
         components.vae.eval()
+        #: the VAE's dtype and speed switches (longvie.vae_runtime); default: as loaded, plain
+        self.vae_runtime = vae_runtime or VaeRuntime(dtype=components.vae.dtype)
+        prepare_vae(components.vae, self.vae_runtime)
         components.text_encoder.eval()
         components.image_encoder.eval()
         if vae_tiling:
@@ -183,8 +188,9 @@ class ClipPipeline:
             batches = [[index] for index in range(len(videos))]
         out: list[torch.Tensor] = [torch.empty(0)] * len(videos)
         for batch in batches:
-            stacked = torch.cat([videos[index] for index in batch]).to(self.device, vae.dtype)
-            raw = vae.encode(stacked).latent_dist.mode().float()
+            stacked = vae_input(torch.cat([videos[index] for index in batch]).to(self.device), self.vae_runtime)
+            with vae_calls(self.vae_runtime):
+                raw = vae.encode(stacked).latent_dist.mode().float()
             mean, std = self._vae_stats(raw)
             for index, latents in zip(batch, ((raw - mean) / std).split(1), strict=True):
                 out[index] = latents
@@ -194,7 +200,9 @@ class ClipPipeline:
     def decode(self, latents: torch.Tensor) -> torch.Tensor:
         vae = self._use(self.components.vae)
         mean, std = self._vae_stats(latents)
-        return vae.decode((latents * std + mean).to(self.device, vae.dtype), return_dict=False)[0]
+        with vae_calls(self.vae_runtime):
+            return vae.decode(vae_input((latents * std + mean).to(self.device), self.vae_runtime),
+                              return_dict=False)[0]
 
     @staticmethod
     def _first_frame_video(frame: np.ndarray, num_frames: int) -> torch.Tensor:
