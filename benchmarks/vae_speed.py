@@ -1,19 +1,20 @@
 """The Wan VAE's share of a LongVie 2 clip, by dtype and cuDNN setting: real-size VAE, random weights.
 
 Why: a clip's VAE work (five 81-frame encodes at 352x640: the first frame + 80 zeros, the depth and
-track videos and their first frames + zeros; the 5-frame history encode; the 81-frame decode) was
-timed by ``longvie2_speed.py`` in bf16 at about 5.3 s on an H100, while the pipeline loaded the VAE
-in float32 as diffusers' Wan I2V examples do; upstream LongVie 2 (DiffSynth-Studio) runs it in the
-pipeline dtype, bf16. This times both dtypes and the cuDNN settings that may change which
-convolution kernels run, and says how far each variant's latents and frames move from the plain
-run of the same dtype (rounding only: the variants do the same arithmetic) and from the first variant.
+track videos and their first frames + zeros; the 5-frame history encode; the 81-frame decode) used to be
+timed by ``longvie2_speed.py`` in bf16 (about 5 s on an H100) while the pipeline loaded the VAE in float32,
+as diffusers' Wan I2V examples do; upstream LongVie 2 (DiffSynth-Studio) runs it in the pipeline dtype,
+bf16. This times both dtypes and the switches of ``longvie.vae_runtime`` (the pipeline's own code for
+them), plus settings the pipeline does not use, and says how far each variant's latents and frames move
+from the plain run of the same dtype (rounding only: the variants do the same arithmetic) and from the
+first variant.
 
 Variants are ``+``-joined tokens: ``bf16`` or ``fp32`` (the VAE's dtype; fp32 convolutions use TF32
 tensor cores, PyTorch's default for cuDNN), ``bench`` (``torch.backends.cudnn.benchmark``: cuDNN times
-its algorithms once per shape, in the untimed warm-up pass), ``cl`` (channels-last weights and inputs:
-NDHWC, the layout of cuDNN's tensor-core kernels), ``batched`` (the five encodes in one batch, as the
-pipeline's ``batched_vae``), ``compile`` (``torch.compile`` of the encoder and the decoder, called once per
-causal chunk; the warm-up pass compiles). Each variant runs one untimed pass, then ``--repeats`` timed passes; the
+its algorithms once per shape, in the untimed warm-up pass; not used by the pipeline), ``cl`` (channels-last
+weights and inputs: NDHWC, the pipeline's ``vae_channels_last``), ``batched`` (the five encodes in one batch,
+as the pipeline's ``batched_vae``), ``compile`` (the encoder and the decoder compiled, the pipeline's
+``compile_vae``; the warm-up pass compiles). Each variant runs one untimed pass, then ``--repeats`` timed passes; the
 fastest is reported. One JSON line per variant.
 
     python benchmarks/vae_speed.py --variants bf16,bf16+bench,bf16+cl,bf16+cl+bench,fp32,fp32+bench
@@ -24,11 +25,17 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from longvie.vae_runtime import VaeRuntime, prepare_vae, vae_calls, vae_input
 
 DTYPES = {"bf16": torch.bfloat16, "fp32": torch.float32}
 SWITCHES = ("bench", "cl", "batched", "compile")
@@ -54,6 +61,10 @@ class VaeVariant:
             raise SystemExit(f"bad variant {spec!r}: tokens are one of {list(DTYPES)} and any of {list(SWITCHES)}")
         return cls(spec, dtypes[0] if dtypes else "bf16", "bench" in tokens, "cl" in tokens, "batched" in tokens,
                    "compile" in tokens)
+
+    def runtime(self) -> VaeRuntime:
+        """The pipeline's switches of this variant."""
+        return VaeRuntime(dtype=DTYPES[self.dtype], channels_last=self.channels_last, compiled=self.compiled)
 
 
 @dataclass(frozen=True)
@@ -81,34 +92,20 @@ def clip_videos(frames: int, height: int, width: int, device: torch.device) -> C
                       history=video[:, :, :5].contiguous(), latents=latents)
 
 
-def to_channels_last(module: torch.nn.Module) -> None:
-    """NDHWC for the 3-D convolutions' weights, NHWC for the 2-D ones (``Module.to`` takes one format for all)."""
-    for param in module.parameters():
-        if param.dim() == 5:
-            param.data = param.data.contiguous(memory_format=torch.channels_last_3d)
-        elif param.dim() == 4:
-            param.data = param.data.contiguous(memory_format=torch.channels_last)
-
-
 def run_clip(vae: torch.nn.Module, clip: ClipVideos, variant: VaeVariant,
              sync: Callable[[], None]) -> tuple[float, float, list[torch.Tensor], torch.Tensor]:
     """(encode seconds, decode seconds, the five latents, the decoded frames) of one clip."""
-    dtype = DTYPES[variant.dtype]
-
-    def prepare(video: torch.Tensor) -> torch.Tensor:
-        video = video.to(dtype)
-        return video.contiguous(memory_format=torch.channels_last_3d) if variant.channels_last else video
-
+    runtime = variant.runtime()
     groups = [torch.cat(clip.encodes)] if variant.batched else list(clip.encodes)
-    with torch.no_grad(), torch.backends.cudnn.flags(enabled=True, benchmark=variant.cudnn_benchmark,
-                                                     deterministic=False, allow_tf32=True):
+    with torch.no_grad(), vae_calls(runtime), torch.backends.cudnn.flags(
+            enabled=True, benchmark=variant.cudnn_benchmark, deterministic=False, allow_tf32=True):
         sync()
         start = time.perf_counter()
-        latents = [vae.encode(prepare(group)).latent_dist.mode() for group in groups]
-        vae.encode(prepare(clip.history)).latent_dist.mode()
+        latents = [vae.encode(vae_input(group, runtime)).latent_dist.mode() for group in groups]
+        vae.encode(vae_input(clip.history, runtime)).latent_dist.mode()
         sync()
         encoded = time.perf_counter()
-        frames = vae.decode(prepare(clip.latents)).sample
+        frames = vae.decode(vae_input(clip.latents, runtime)).sample
         sync()
         decoded = time.perf_counter()
     return encoded - start, decoded - encoded, list(torch.cat(latents).split(1)), frames
@@ -148,9 +145,6 @@ def main() -> None:
     args = parser.parse_args()
 
     from diffusers import AutoencoderKLWan
-    from diffusers.utils import logging as diffusers_logging
-
-    diffusers_logging.set_verbosity_error()  # its note on casting with to() (the VAE keeps nothing in float32)
 
     variants = [VaeVariant.parse(spec) for spec in args.variants.split(",")]
     device = torch.device("cpu" if args.smoke else "cuda")
@@ -162,12 +156,8 @@ def main() -> None:
     for variant in variants:
         torch.manual_seed(0)  # the same random weights for every variant
         vae = (AutoencoderKLWan(base_dim=8, z_dim=16, dim_mult=[1, 2, 2, 2]) if args.smoke else AutoencoderKLWan())
-        vae = vae.to(device, DTYPES[variant.dtype]).eval()
-        if variant.channels_last:
-            to_channels_last(vae)
-        if variant.compiled:
-            vae.encoder = torch.compile(vae.encoder)
-            vae.decoder = torch.compile(vae.decoder)
+        vae = vae.to(device).eval()
+        prepare_vae(vae, variant.runtime())
         warm = time.perf_counter()
         run_clip(vae, clip, variant, sync)  # warm-up (cuDNN's own timing with bench, compiling with compile)
         warm_s = time.perf_counter() - warm
