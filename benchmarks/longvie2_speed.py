@@ -63,9 +63,7 @@ from longvie.fa4 import Fa4TilePlan
 from longvie.model import LongVie2Transformer
 from longvie.pipeline import ATTENTION_BACKENDS
 from longvie.sampler import Conditioning
-from longvie.vae_runtime import VaeRuntime, prepare_vae, vae_calls, vae_input
-
-VAE_DTYPES = {"bf16": torch.bfloat16, "fp32": torch.float32, "fp16": torch.float16}
+from longvie.vae_runtime import VAE_DTYPES, VaeRuntime, prepare_vae, vae_calls, vae_input
 
 
 def transformer_flops(cfg: LongVie2Config, frames: int, height: int, width: int, history_frames: int,
@@ -272,7 +270,7 @@ def main() -> None:
                         help="encode a clip's five 81-frame videos in one batch (the pipeline's batched_vae=true)")
     parser.add_argument("--vae-compare", action="store_true",
                         help="also time the encodes the other way (batched / one by one) and report both")
-    parser.add_argument("--vae-dtype", choices=["bf16", "fp32", "fp16"], default="bf16",
+    parser.add_argument("--vae-dtype", choices=list(VAE_DTYPES), default="bf16",
                         help="the VAE's dtype (the pipeline's vae_dtype; its default for bf16 runs is bf16)")
     parser.add_argument("--no-vae-channels-last", action="store_true",
                         help="the VAE in NCDHW (the pipeline's vae_channels_last=false)")

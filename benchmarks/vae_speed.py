@@ -9,7 +9,7 @@ them), plus settings the pipeline does not use, and says how far each variant's 
 from the plain run of the same dtype (rounding only: the variants do the same arithmetic) and from the
 first variant.
 
-Variants are ``+``-joined tokens: ``bf16`` or ``fp32`` (the VAE's dtype; fp32 convolutions use TF32
+Variants are ``+``-joined tokens: ``bf16``, ``fp32`` or ``fp16`` (the VAE's dtype; fp32 convolutions use TF32
 tensor cores, PyTorch's default for cuDNN), ``bench`` (``torch.backends.cudnn.benchmark``: cuDNN times
 its algorithms once per shape, in the untimed warm-up pass; not used by the pipeline), ``cl`` (channels-last
 weights and inputs: NDHWC, the pipeline's ``vae_channels_last``), ``batched`` (the five encodes in one batch,
@@ -35,9 +35,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from longvie.vae_runtime import VaeRuntime, prepare_vae, vae_calls, vae_input
+from longvie.vae_runtime import VAE_DTYPES, VaeRuntime, prepare_vae, vae_calls, vae_input
 
-DTYPES = {"bf16": torch.bfloat16, "fp32": torch.float32}
 SWITCHES = ("bench", "cl", "batched", "compile")
 
 
@@ -55,16 +54,16 @@ class VaeVariant:
     @classmethod
     def parse(cls, spec: str) -> VaeVariant:
         tokens = [t for t in spec.split("+") if t]
-        dtypes = [t for t in tokens if t in DTYPES]
-        unknown = [t for t in tokens if t not in DTYPES and t not in SWITCHES]
+        dtypes = [t for t in tokens if t in VAE_DTYPES]
+        unknown = [t for t in tokens if t not in VAE_DTYPES and t not in SWITCHES]
         if unknown or len(dtypes) > 1:
-            raise SystemExit(f"bad variant {spec!r}: tokens are one of {list(DTYPES)} and any of {list(SWITCHES)}")
+            raise SystemExit(f"bad variant {spec!r}: tokens are one of {list(VAE_DTYPES)} and any of {list(SWITCHES)}")
         return cls(spec, dtypes[0] if dtypes else "bf16", "bench" in tokens, "cl" in tokens, "batched" in tokens,
                    "compile" in tokens)
 
     def runtime(self) -> VaeRuntime:
         """The pipeline's switches of this variant."""
-        return VaeRuntime(dtype=DTYPES[self.dtype], channels_last=self.channels_last, compiled=self.compiled)
+        return VaeRuntime(dtype=VAE_DTYPES[self.dtype], channels_last=self.channels_last, compiled=self.compiled)
 
 
 @dataclass(frozen=True)
