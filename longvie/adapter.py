@@ -57,8 +57,8 @@ class LongVie2Model(VideoModel):
     latents with the two texts as the batch, so everything before the first cross-attention runs once,
     ``longvie.broadcast``; on by default, off with ``offload=group``), ``vae_dtype`` (auto | bf16 | fp32 | fp16;
     auto: for longvie2 the pipeline's ``dtype``, as upstream runs every component, for wan2.1-i2v fp32, as Wan's
-    own code and diffusers run it), ``vae_channels_last`` (the VAE's convolutions in NDHWC on CUDA, where
-    cuDNN's tensor-core kernels run; on by default, a no-op elsewhere), ``compile_vae`` (torch.compile of the
+    own code and diffusers run it), ``vae_channels_last`` (the VAE's convolutions in NDHWC on CUDA, measured
+    faster on an H100; on by default, a no-op elsewhere), ``compile_vae`` (torch.compile of the
     VAE's encoder and decoder, about two minutes once per process; default: as ``compile``; see
     ``longvie.vae_runtime`` for the measured times), ``text_encoder_device`` (e.g. cpu),
     ``height`` / ``width`` (working size, 352x640 upstream),
