@@ -66,12 +66,10 @@ def inputs(device: torch.device) -> dict[str, torch.Tensor]:
 
 
 def run(model: LongVie2Transformer, batch: dict[str, torch.Tensor], attention: str, gelu: bool, qk_rope: bool,
-        norms: bool = False, cross_cache: bool = False, broadcast: bool = False, ffn_fold: bool = False,
-        ) -> torch.Tensor:
+        norms: bool = False, cross_cache: bool = False, broadcast: bool = False) -> torch.Tensor:
     model.set_gelu_epilogue(gelu)
     model.set_fused_qk_rope(qk_rope)
     model.set_fused_block_norms(norms)
-    model.set_ffn_residual_fold(ffn_fold)  # acts with the block norms and one timestep's modulation (broadcast)
     tiles = TUNED_SM90_PLAN if attention == "fa4" else None
     with torch.no_grad(), attention_backend(attention, tiles):
         cache = model.cross_attention_cache(batch["text_embeds"], batch["image_embeds"]) if cross_cache else None
@@ -99,20 +97,14 @@ def main(argv: list[str] | None = None) -> int:
              {"variant": "fused block norms", "output": run(model, batch, "flash", False, False, True)},
              {"variant": "cross-attention cache", "output": run(model, batch, "flash", False, False, False, True)},
              {"variant": "broadcast guidance", "output": run(model, batch, "flash", False, False, broadcast=True)},
-             {"variant": "FFN residual in the down-projection (with block norms and broadcast guidance)",
-              "output": run(model, batch, "flash", False, False, True, broadcast=True, ffn_fold=True)},
              {"variant": f"{attention} (tuned tile)" if attention == "fa4" else "fa4 unavailable: flash",
               "output": run(model, batch, attention, False, False)},
              {"variant": f"all: {attention} + GELU epilogue + QK-norm/RoPE + block norms + cross cache + broadcast",
-              "output": run(model, batch, attention, True, True, True, True, True)},
-             {"variant": "all + FFN residual in the down-projection",
-              "output": run(model, batch, attention, True, True, True, True, True, True)}]
+              "output": run(model, batch, attention, True, True, True, True, True)}]
     if not args.no_compile:
         model.compile_blocks()
         rows.append({"variant": "all + torch.compile",
                      "output": run(model, batch, attention, True, True, True, True, True)})
-        rows.append({"variant": "all + FFN residual in the down-projection + torch.compile",
-                     "output": run(model, batch, attention, True, True, True, True, True, True)})
     failed = False
     for row in rows:
         out = row.pop("output")

@@ -17,7 +17,7 @@ CUDA streams: weights live in pinned CPU memory and are prefetched; for GPUs of 
 work inside the sampler (its cross-attention caches) is timed apart and counted once, not per step.
 
 Speed switches (``--attention``, ``--fa4-tile``, ``--gelu-epilogue``, ``--fused-qk-rope``, ``--fused-norms``,
-``--cross-cache``, ``--broadcast-guidance``, ``--fold-ffn-residual``, ``--compile``,
+``--cross-cache``, ``--broadcast-guidance``, ``--compile``,
 ``--compile-mode``, ``--fuse-qkv``) can be compared in one process with ``--variants`` (one model build):
 each variant is ``+``-joined tokens among ``auto | cudnn | flash | efficient`` (SDPA backend) or ``fa4``
 (FlashAttention-4, ``longvie.fa4``; Hopper/Blackwell with flash-attn-4 installed; a variant whose
@@ -27,8 +27,7 @@ parts joined by ``/``, e.g. ``tile=40=192x128:nors/20=128x176`` or ``tile=auto``
 query/key RMSNorm + RoPE as one Triton kernel, ``longvie.qk_rope``), ``norms`` (each block's LayerNorms with
 their residual adds and modulation as Triton kernels, ``longvie.block_norms``), ``kvcache`` (cross-attention
 keys and values once per clip, ``longvie.cross_cache``), ``bcast`` (batched guidance on one stream of
-latents, the first blocks' self-attention once, ``longvie.broadcast``), ``ffnfold`` (with ``norms``: the FFN's
-residual add inside its down-projection, ``FusedNormWanBlock.folding_down_projection``), ``fuse`` (diffusers' fused
+latents, the first blocks' self-attention once, ``longvie.broadcast``), ``fuse`` (diffusers' fused
 QKV / KV projections), ``compile`` (torch.compile of every transformer block, ``--compile-mode``); put
 compiled variants last (compiling cannot be undone; switching ``gelu``, ``qkrope``, ``norms`` or the tiles
 recompiles).
@@ -170,11 +169,11 @@ def parse_variant(spec: str) -> dict[str, object]:
     tokens = [t for t in spec.split("+") if t]
     attention = [t for t in tokens if t in ATTENTION_BACKENDS]
     tiles = [t.removeprefix("tile=") for t in tokens if t.startswith("tile=")]
-    switches = ("fuse", "compile", "gelu", "qkrope", "norms", "kvcache", "bcast", "ffnfold")
+    switches = ("fuse", "compile", "gelu", "qkrope", "norms", "kvcache", "bcast")
     unknown = [t for t in tokens if t not in ATTENTION_BACKENDS and t not in switches and not t.startswith("tile=")]
     if unknown or len(attention) > 1 or len(tiles) > 1:
         raise SystemExit(f"bad variant {spec!r}: tokens are {list(ATTENTION_BACKENDS)}, tile=PLAN, gelu, qkrope, "
-                         "norms, kvcache, bcast, ffnfold, fuse, compile (one backend, one tile)")
+                         "norms, kvcache, bcast, fuse, compile (one backend, one tile)")
     try:
         tile = Fa4TilePlan.parse(tiles[0]) if tiles else Fa4TilePlan()
     except ValueError as exc:
@@ -185,7 +184,6 @@ def parse_variant(spec: str) -> dict[str, object]:
     return {"name": spec, "attention": backend, "fa4_tile": tile,
             "gelu_epilogue": "gelu" in tokens, "fused_qk_rope": "qkrope" in tokens, "fused_norms": "norms" in tokens,
             "cross_cache": "kvcache" in tokens, "broadcast_guidance": "bcast" in tokens, "fuse": "fuse" in tokens,
-            "ffn_residual_fold": "ffnfold" in tokens,
             "compile": "compile" in tokens}
 
 
@@ -202,7 +200,6 @@ def run_variants(args: argparse.Namespace, model: LongVie2Transformer, noise: to
         model.set_fused_block_norms(bool(variant["fused_norms"]))
         model.set_cross_attention_cache(bool(variant["cross_cache"]))
         model.set_broadcast_guidance(bool(variant["broadcast_guidance"]))
-        model.set_ffn_residual_fold(bool(variant["ffn_residual_fold"]))
         if variant["compile"] and not compiled:
             model.compile_blocks(args.compile_mode)
             compiled = True
@@ -263,9 +260,6 @@ def main() -> None:
     parser.add_argument("--cross-cache", action="store_true",
                         help="cross-attention keys and values once per clip (longvie.cross_cache; the pipeline's "
                              "default)")
-    parser.add_argument("--fold-ffn-residual", action="store_true",
-                        help="with --fused-norms: each FFN's residual add inside its down-projection (cuBLAS's "
-                             "accumulate; the gate folded into the weight each step)")
     parser.add_argument("--fuse-qkv", action="store_true", help="diffusers' fused QKV/KV attention projections")
     parser.add_argument("--variants", default=None,
                         help="compare variants in one process, e.g. auto,cudnn,flash,cudnn+fuse,cudnn+compile")
@@ -326,7 +320,6 @@ def main() -> None:
     model.set_fused_block_norms(args.fused_norms)
     model.set_cross_attention_cache(args.cross_cache)
     model.set_broadcast_guidance(args.broadcast_guidance)
-    model.set_ffn_residual_fold(args.fold_ffn_residual)
     if args.compile:
         model.compile_blocks(args.compile_mode)
 
@@ -355,8 +348,7 @@ def main() -> None:
         "batched_cfg": not args.no_batched_cfg, "compile": args.compile, "compile_mode": args.compile_mode,
         "attention": args.attention, "fa4_tile": str(tile), "gelu_epilogue": args.gelu_epilogue,
         "fused_qk_rope": args.fused_qk_rope, "fused_norms": args.fused_norms, "cross_cache": args.cross_cache,
-        "broadcast_guidance": args.broadcast_guidance, "fold_ffn_residual": args.fold_ffn_residual,
-        "fuse_qkv": args.fuse_qkv, "steps": args.steps,
+        "broadcast_guidance": args.broadcast_guidance, "fuse_qkv": args.fuse_qkv, "steps": args.steps,
         "vae_encodes": "a clip's five 81-frame videos in one batch" if args.vae_batched else "one by one",
         "vae_dtype": args.vae_dtype, "vae_channels_last": vae_runtime.channels_last,
         "compile_vae": vae_runtime.compiled,

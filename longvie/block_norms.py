@@ -15,10 +15,8 @@ run the same arithmetic in plain torch (:func:`residual_layernorm_reference`).
 :class:`FusedNormWanBlock` is diffusers' block with its forward written around the two ops
 (``layernorm_modulate`` before self-attention; ``residual_layernorm`` after self-attention, with
 ``norm2``'s affine, and after cross-attention, with the FFN's modulation); the feed-forward residual stays
-with Inductor, which already runs it at the bandwidth, unless ``fold_ffn_residual`` puts it inside the FFN's
-down-projection (cuBLAS's accumulate into the stream, the gate folded into the weight's rows each step, the
-gated bias added by the norm kernel to the stream it writes: one pass over the stream less).
-:func:`set_fused_block_norms` swaps the class of existing blocks (parameter names unchanged).
+with Inductor, which already runs it at the bandwidth. :func:`set_fused_block_norms` swaps the class of
+existing blocks (parameter names unchanged).
 """
 
 from __future__ import annotations
@@ -30,19 +28,14 @@ import torch
 from diffusers.models.normalization import FP32LayerNorm
 from diffusers.models.transformers.transformer_wan import WanTransformerBlock
 
-from longvie.fused import feed_forward_inner
-
 
 def residual_layernorm_reference(x: torch.Tensor, y: torch.Tensor | None, gate: torch.Tensor | None,
                                  weight: torch.Tensor | None, bias: torch.Tensor | None, scale: torch.Tensor | None,
-                                 shift: torch.Tensor | None, eps: float, stream_add: torch.Tensor | None = None,
-                                 ) -> tuple[torch.Tensor, torch.Tensor]:
+                                 shift: torch.Tensor | None, eps: float) -> tuple[torch.Tensor, torch.Tensor]:
     """(new residual stream, normalised rows), both in ``x``'s dtype; plain torch, any device.
 
-    ``x``, ``y``: (B, L, C); ``gate``, ``scale``, ``shift``, ``stream_add``: (B, 1, C) float32; ``weight``,
-    ``bias``: (C,). Without ``y`` the new stream is ``x`` itself. ``stream_add`` is added to the stream that is
-    returned (rounded once more), not to the one that is normalised: the FFN's gated bias when the FFN's
-    residual add runs inside its down-projection (:class:`FusedNormWanBlock`).
+    ``x``, ``y``: (B, L, C); ``gate``, ``scale``, ``shift``: (B, 1, C) float32; ``weight``, ``bias``: (C,).
+    Without ``y`` the new stream is ``x`` itself.
     """
     stream = x
     if y is not None:
@@ -52,8 +45,6 @@ def residual_layernorm_reference(x: torch.Tensor, y: torch.Tensor | None, gate: 
                                             None if bias is None else bias.float(), eps)
     if scale is not None:
         normed = normed * (1 + scale) + shift
-    if stream_add is not None:
-        stream = (stream.float() + stream_add).to(x.dtype)
     return stream, normed.to(x.dtype)
 
 
@@ -64,10 +55,10 @@ def _kernel() -> Any:
     import triton.language as tl
 
     @triton.jit
-    def residual_layernorm_kernel(x, y, gate, weight, bias, scale, shift, add, out_stream, out_normed, length,
-                                  gate_stride, scale_stride, shift_stride, add_stride, eps, DIM: tl.constexpr,
-                                  BLOCK: tl.constexpr, HAS_RESIDUAL: tl.constexpr, HAS_GATE: tl.constexpr,
-                                  HAS_AFFINE: tl.constexpr, HAS_MODULATION: tl.constexpr, HAS_ADD: tl.constexpr):
+    def residual_layernorm_kernel(x, y, gate, weight, bias, scale, shift, out_stream, out_normed, length,
+                                  gate_stride, scale_stride, shift_stride, eps, DIM: tl.constexpr, BLOCK: tl.constexpr,
+                                  HAS_RESIDUAL: tl.constexpr, HAS_GATE: tl.constexpr, HAS_AFFINE: tl.constexpr,
+                                  HAS_MODULATION: tl.constexpr):
         row = tl.program_id(0).to(tl.int64)
         batch = row // length
         cols = tl.arange(0, BLOCK)
@@ -78,12 +69,8 @@ def _kernel() -> Any:
             if HAS_GATE:
                 branch = branch * tl.load(gate + batch * gate_stride + cols, mask=mask, other=0.0)
             rounded = (value + branch).to(out_stream.dtype.element_ty)
-            if not HAS_ADD:
-                tl.store(out_stream + row * DIM + cols, rounded, mask=mask)
+            tl.store(out_stream + row * DIM + cols, rounded, mask=mask)
             value = rounded.to(tl.float32)
-        if HAS_ADD:
-            extra = tl.load(add + batch * add_stride + cols, mask=mask, other=0.0)
-            tl.store(out_stream + row * DIM + cols, (value + extra).to(out_stream.dtype.element_ty), mask=mask)
         mean = tl.sum(value, axis=0) / DIM
         centred = tl.where(mask, value - mean, 0.0)
         normed = centred * tl.rsqrt(tl.sum(centred * centred, axis=0) / DIM + eps)
@@ -113,7 +100,7 @@ def _modulation(t: torch.Tensor | None, batch: int, dim: int, name: str) -> tupl
 def residual_layernorm_triton(x: torch.Tensor, y: torch.Tensor | None, gate: torch.Tensor | None,
                               weight: torch.Tensor | None, bias: torch.Tensor | None, scale: torch.Tensor | None,
                               shift: torch.Tensor | None, eps: float, num_warps: int | None = None,
-                              stream_add: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+                              ) -> tuple[torch.Tensor, torch.Tensor]:
     """The kernel (any device Triton runs on, its CPU interpreter included): same contract as the reference."""
     import triton
 
@@ -126,30 +113,28 @@ def residual_layernorm_triton(x: torch.Tensor, y: torch.Tensor | None, gate: tor
     gate_t, gate_stride = _modulation(gate, batch, dim, "gate")
     scale_t, scale_stride = _modulation(scale, batch, dim, "scale")
     shift_t, shift_stride = _modulation(shift, batch, dim, "shift")
-    add_t, add_stride = _modulation(stream_add, batch, dim, "stream_add")
     x = x.contiguous()
     y = None if y is None else y.contiguous()
-    stream = torch.empty_like(x) if y is not None or add_t is not None else x
+    stream = torch.empty_like(x) if y is not None else x
     normed = torch.empty_like(x)
     block = triton.next_power_of_2(dim)
     dummy = x  # never read: the constexpr flags switch its loads off
     _kernel()[(batch * length,)](
         x, dummy if y is None else y, dummy if gate_t is None else gate_t,
         dummy if weight is None else weight.contiguous(), dummy if bias is None else bias.contiguous(),
-        dummy if scale_t is None else scale_t, dummy if shift_t is None else shift_t,
-        dummy if add_t is None else add_t, stream, normed, length, gate_stride, scale_stride, shift_stride,
-        add_stride, eps, DIM=dim, BLOCK=block, HAS_RESIDUAL=y is not None, HAS_GATE=gate_t is not None,
-        HAS_AFFINE=weight is not None, HAS_MODULATION=scale_t is not None, HAS_ADD=add_t is not None,
+        dummy if scale_t is None else scale_t, dummy if shift_t is None else shift_t, stream, normed, length,
+        gate_stride, scale_stride, shift_stride, eps, DIM=dim, BLOCK=block, HAS_RESIDUAL=y is not None,
+        HAS_GATE=gate_t is not None, HAS_AFFINE=weight is not None, HAS_MODULATION=scale_t is not None,
         num_warps=num_warps or (8 if block > 4096 else 4))  # measured best on an H100 (block_norms_kernel.py)
     return stream, normed
 
 
 def _run(x: torch.Tensor, y: torch.Tensor | None, gate: torch.Tensor | None, weight: torch.Tensor | None,
          bias: torch.Tensor | None, scale: torch.Tensor | None, shift: torch.Tensor | None, eps: float,
-         stream_add: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+         ) -> tuple[torch.Tensor, torch.Tensor]:
     if x.device.type == "cuda":
-        return residual_layernorm_triton(x, y, gate, weight, bias, scale, shift, eps, stream_add=stream_add)
-    return residual_layernorm_reference(x, y, gate, weight, bias, scale, shift, eps, stream_add)
+        return residual_layernorm_triton(x, y, gate, weight, bias, scale, shift, eps)
+    return residual_layernorm_reference(x, y, gate, weight, bias, scale, shift, eps)
 
 
 @torch.library.custom_op("longvie::layernorm_modulate", mutates_args=())
@@ -167,17 +152,16 @@ def _layernorm_modulate_fake(x: torch.Tensor, scale: torch.Tensor, shift: torch.
 @torch.library.custom_op("longvie::residual_layernorm", mutates_args=())
 def residual_layernorm(x: torch.Tensor, y: torch.Tensor, gate: torch.Tensor | None, weight: torch.Tensor | None,
                        bias: torch.Tensor | None, scale: torch.Tensor | None, shift: torch.Tensor | None,
-                       eps: float, stream_add: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+                       eps: float) -> tuple[torch.Tensor, torch.Tensor]:
     """``x + y * gate`` (or ``x + y``) and its LayerNorm (with the affine or the modulation): the Triton
-    kernel on CUDA, the reference elsewhere. With ``stream_add`` the stream returned is ``x + y + stream_add``."""
-    return _run(x, y, gate, weight, bias, scale, shift, eps, stream_add)
+    kernel on CUDA, the reference elsewhere."""
+    return _run(x, y, gate, weight, bias, scale, shift, eps)
 
 
 @residual_layernorm.register_fake
 def _residual_layernorm_fake(x: torch.Tensor, y: torch.Tensor, gate: torch.Tensor | None,
                              weight: torch.Tensor | None, bias: torch.Tensor | None, scale: torch.Tensor | None,
-                             shift: torch.Tensor | None, eps: float, stream_add: torch.Tensor | None = None,
-                             ) -> tuple[torch.Tensor, torch.Tensor]:
+                             shift: torch.Tensor | None, eps: float) -> tuple[torch.Tensor, torch.Tensor]:
     return torch.empty_like(x), torch.empty_like(x)
 
 
@@ -190,9 +174,6 @@ class FusedNormWanBlock(WanTransformerBlock):
     norm), and with the norms' weights elsewhere than the activations (offloaded: their onload hooks run
     only when the modules are called).
     """
-
-    #: the FFN's residual add inside its down-projection (:meth:`folding_down_projection`); set per block
-    fold_ffn_residual: bool = False
 
     def forward(self, hidden_states: torch.Tensor, encoder_hidden_states: Any, temb: torch.Tensor,
                 rotary_emb: Any) -> torch.Tensor:
@@ -215,35 +196,10 @@ class FusedNormWanBlock(WanTransformerBlock):
         """Second half of the fused forward: cross-attention and the feed-forward, with their residuals."""
         c_shift, c_scale, c_gate = (self.scale_shift_table[:, 3:] + temb[:, 3:].float()).chunk(3, dim=1)
         attention = self.attn2(normed, encoder_hidden_states, None, None)
-        down = self.folding_down_projection(temb)
-        if down is None:
-            hidden_states, normed = torch.ops.longvie.residual_layernorm(
-                hidden_states, attention, None, None, None, c_scale, c_shift, self.norm3.eps)
-            feed_forward = self.ffn(normed)
-            return (hidden_states.float() + feed_forward.float() * c_gate).type_as(hidden_states)
-        # x + g * (h W^T + b) = (x + g * b) + h (g W)^T: the gated bias rides on the norm's stream output, the
-        # gate on the weight's rows, and the residual add is the down-projection's accumulate (beta = 1)
-        gate = c_gate[:1]  # every item's gate is this row (see folding_down_projection)
         hidden_states, normed = torch.ops.longvie.residual_layernorm(
-            hidden_states, attention, None, None, None, c_scale, c_shift, self.norm3.eps, gate * down.bias.float())
-        inner = feed_forward_inner(self.ffn, normed)
-        weight = (down.weight.float() * gate.reshape(-1, 1)).to(down.weight.dtype)
-        rows = torch.addmm(hidden_states.reshape(-1, hidden_states.shape[-1]), inner.reshape(-1, inner.shape[-1]),
-                           weight.t())
-        return rows.view(hidden_states.shape)
-
-    def folding_down_projection(self, temb: torch.Tensor) -> torch.nn.Linear | None:
-        """The FFN's down-projection when its residual add can run inside it (``fold_ffn_residual``), else None.
-
-        The gate goes into the weight, so every batch item needs the same gate: one modulation row, or rows that
-        broadcast one (stride 0: batched guidance on one timestep).
-        """
-        if not self.fold_ffn_residual or (temb.shape[0] != 1 and temb.stride(0) != 0):
-            return None
-        down = self.ffn.net[-1]
-        if not isinstance(down, torch.nn.Linear) or down.bias is None or down.weight.device != temb.device:
-            return None
-        return down
+            hidden_states, attention, None, None, None, c_scale, c_shift, self.norm3.eps)
+        feed_forward = self.ffn(normed)
+        return (hidden_states.float() + feed_forward.float() * c_gate).type_as(hidden_states)
 
     def fusable(self, hidden_states: torch.Tensor, temb: torch.Tensor) -> bool:
         """Whether the fused stages can run for these inputs (else diffusers' arithmetic must: see the class)."""

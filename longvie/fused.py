@@ -53,29 +53,16 @@ class EpilogueGeluFeedForward(nn.Module):
         self.enabled = enabled
 
     def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
-        return self.net[-1](self.inner(hidden_states))
-
-    def inner(self, hidden_states: torch.Tensor) -> torch.Tensor:
-        """Everything before the down-projection: GELU of the up-projection (then diffusers' dropout)."""
         proj = self.net[0].proj
         if self.enabled and epilogue_applies(hidden_states, proj):
             rows = hidden_states.reshape(-1, hidden_states.shape[-1])
             inner = torch._addmm_activation(proj.bias, rows, proj.weight.t(), use_gelu=True)
-            hidden_states, modules = inner.reshape(*hidden_states.shape[:-1], inner.shape[-1]), self.net[1:-1]
-        else:
-            modules = self.net[:-1]
-        for module in modules:
+            for module in self.net[1:]:
+                inner = module(inner)
+            return inner.reshape(*hidden_states.shape[:-1], inner.shape[-1])
+        for module in self.net:
             hidden_states = module(hidden_states)
         return hidden_states
-
-
-def feed_forward_inner(ffn: nn.Module, hidden_states: torch.Tensor) -> torch.Tensor:
-    """What a Wan FFN's last Linear (its down-projection) takes: the GELU of its up-projection."""
-    if isinstance(ffn, EpilogueGeluFeedForward):
-        return ffn.inner(hidden_states)
-    for module in ffn.net[:-1]:
-        hidden_states = module(hidden_states)
-    return hidden_states
 
 
 def set_gelu_epilogue(blocks: list[nn.Module], enabled: bool) -> int:
@@ -97,5 +84,4 @@ def set_gelu_epilogue(blocks: list[nn.Module], enabled: bool) -> int:
     return count
 
 
-__all__ = ["EPILOGUE_DTYPES", "EpilogueGeluFeedForward", "epilogue_applies", "feed_forward_inner",
-           "set_gelu_epilogue"]
+__all__ = ["EPILOGUE_DTYPES", "EpilogueGeluFeedForward", "epilogue_applies", "set_gelu_epilogue"]

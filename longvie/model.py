@@ -137,15 +137,6 @@ class LongVie2Transformer(nn.Module):
 
         return set_fused_block_norms(self.transformer_blocks(), enabled)
 
-    def set_ffn_residual_fold(self, enabled: bool) -> int:
-        """With the fused block norms: each FFN's residual add inside its down-projection (cuBLAS's accumulate,
-        the gate folded into the weight each step; ``FusedNormWanBlock.folding_down_projection``); returns how
-        many blocks have it on."""
-        blocks = self.transformer_blocks()
-        for block in blocks:
-            block.fold_ffn_residual = bool(enabled)
-        return len(blocks) if enabled else 0
-
     def set_cross_attention_cache(self, enabled: bool) -> bool:
         """Ask samplers to compute every block's cross-attention keys and values once per clip
         (:meth:`cross_attention_cache`, ``longvie.cross_cache``) instead of every step."""
@@ -283,8 +274,7 @@ class LongVie2Transformer(nn.Module):
         if branches:
             ctrl = self.controller
             ctrl_context = None if context is None else ctrl.text_proj(context)
-            # with one timestep, one row broadcast (stride 0), as tproj: the blocks may fold their gates then
-            ctrl_tmod = ctrl.time_proj(tproj[:1]).expand(batch, -1, -1) if shared else ctrl.time_proj(tproj)
+            ctrl_tmod = ctrl.time_proj(tproj)
             rope_ctrl = self._rope(grid_f, grid_h, grid_w, tokens.device)
 
         for index, block in enumerate(base.blocks):

@@ -90,9 +90,6 @@ def test_ops_are_opaque_to_compile() -> None:
                           test_utils=("test_schema", "test_faketensor"))
     torch.library.opcheck(torch.ops.longvie.residual_layernorm.default,
                           (x, y, gate, weight, bias, None, None, 1e-6), test_utils=("test_schema", "test_faketensor"))
-    torch.library.opcheck(torch.ops.longvie.residual_layernorm.default,
-                          (x, y, None, None, None, scale, shift, 1e-6, gate),
-                          test_utils=("test_schema", "test_faketensor"))
     stream, normed = compiled_graph_calls(lambda *a: torch.ops.longvie.residual_layernorm(*a),
                                           (x, y, None, None, None, scale, shift, 1e-6), "residual_layernorm")
     assert stream.shape == normed.shape == x.shape
@@ -112,11 +109,9 @@ for seed, (batch, length, dim, dtype, kind, mod_batch) in enumerate(cases):
     weight, bias = torch.rand(dim, generator=g) + 0.5, torch.randn(dim, generator=g)
     args = {"mod": (x, None, None, None, None, mod(), mod()),
             "gate_affine": (x, y, mod(), weight, bias, None, None),
-            "add_mod": (x, y, None, None, None, mod(), mod()),
-            "add_mod_extra": (x, y, None, None, None, mod(), mod())}[kind]
-    extra = mod() if kind.endswith("_extra") else None  # the FFN's gated bias, added to the stream returned
-    ref = block_norms.residual_layernorm_reference(*args, 1e-6, extra)
-    out = block_norms.residual_layernorm_triton(*args, 1e-6, stream_add=extra)
+            "add_mod": (x, y, None, None, None, mod(), mod())}[kind]
+    ref = block_norms.residual_layernorm_reference(*args, 1e-6)
+    out = block_norms.residual_layernorm_triton(*args, 1e-6)
     ulp = torch.finfo(dtype).eps
     err = [float(((o.float() - r.float()).abs() / (r.float().abs() + 1) / ulp).max()) for o, r in zip(out, ref)]
     results.append([[list(o.shape) == list(r.shape) for o, r in zip(out, ref)], err])
@@ -126,8 +121,7 @@ print(json.dumps(results))
 
 def test_kernel_equals_the_reference_under_the_interpreter() -> None:
     cases = [(2, 5, 48, "float32", "mod", 2), (2, 3, 40, "bfloat16", "gate_affine", 2),
-             (1, 4, 24, "float16", "add_mod", 1), (3, 2, 32, "bfloat16", "add_mod", 1),  # non-power-of-2 rows too
-             (2, 3, 40, "bfloat16", "add_mod_extra", 1)]
+             (1, 4, 24, "float16", "add_mod", 1), (3, 2, 32, "bfloat16", "add_mod", 1)]  # non-power-of-2 rows too
     results = run_interpreted(_INTERPRETED, cases)
     assert all(all(same) for same, _ in results)
     stream_errors = [err[0] for _, err in results]
@@ -138,19 +132,17 @@ def test_kernel_equals_the_reference_under_the_interpreter() -> None:
 
 def test_the_kernel_compiles_for_an_h100_without_one() -> None:
     pointers = {name: "*bf16" for name in ("x", "y", "out_stream", "out_normed")}
-    pointers |= {name: "*fp32" for name in ("gate", "weight", "bias", "scale", "shift", "add")}
+    pointers |= {name: "*fp32" for name in ("gate", "weight", "bias", "scale", "shift")}
     signature = {**pointers, "length": "i32", "gate_stride": "i32", "scale_stride": "i32", "shift_stride": "i32",
-                 "add_stride": "i32", "eps": "fp32", "DIM": "constexpr", "BLOCK": "constexpr",
-                 "HAS_RESIDUAL": "constexpr", "HAS_GATE": "constexpr", "HAS_AFFINE": "constexpr",
-                 "HAS_MODULATION": "constexpr", "HAS_ADD": "constexpr"}
-    order = ["x", "y", "gate", "weight", "bias", "scale", "shift", "add", "out_stream", "out_normed", "length",
-             "gate_stride", "scale_stride", "shift_stride", "add_stride", "eps", "DIM", "BLOCK", "HAS_RESIDUAL",
-             "HAS_GATE", "HAS_AFFINE", "HAS_MODULATION", "HAS_ADD"]
-    for add in (False, True):
-        compiled = compile_for_sm90(block_norms._kernel(), {k: signature[k] for k in order},
-                                    {"DIM": 5120, "BLOCK": 8192, "HAS_RESIDUAL": True, "HAS_GATE": not add,
-                                     "HAS_AFFINE": False, "HAS_MODULATION": True, "HAS_ADD": add})
-        assert compiled.asm["cubin"]
+                 "eps": "fp32", "DIM": "constexpr", "BLOCK": "constexpr", "HAS_RESIDUAL": "constexpr",
+                 "HAS_GATE": "constexpr", "HAS_AFFINE": "constexpr", "HAS_MODULATION": "constexpr"}
+    order = ["x", "y", "gate", "weight", "bias", "scale", "shift", "out_stream", "out_normed", "length",
+             "gate_stride", "scale_stride", "shift_stride", "eps", "DIM", "BLOCK", "HAS_RESIDUAL", "HAS_GATE",
+             "HAS_AFFINE", "HAS_MODULATION"]
+    compiled = compile_for_sm90(block_norms._kernel(), {k: signature[k] for k in order},
+                                {"DIM": 5120, "BLOCK": 8192, "HAS_RESIDUAL": True, "HAS_GATE": True,
+                                 "HAS_AFFINE": False, "HAS_MODULATION": True})
+    assert compiled.asm["cubin"]
 
 
 def test_mismatched_shapes_are_refused_clearly() -> None:
@@ -161,57 +153,3 @@ def test_mismatched_shapes_are_refused_clearly() -> None:
         block_norms.residual_layernorm_triton(x, None, None, None, None, torch.randn(2, 16), torch.randn(2, 16), 1e-6)
     with pytest.raises(ValueError, match="come in pairs"):
         block_norms.residual_layernorm_triton(x, None, None, torch.ones(16), None, None, None, 1e-6)
-
-
-@pytest.mark.parametrize("epilogue_wrapper", [False, True])
-def test_ffn_residual_inside_the_down_projection_keeps_the_output(epilogue_wrapper: bool) -> None:
-    """x + g (h W^T + b) computed as (x + g b) + h (g W)^T: same output; only when every item has one gate."""
-    from longvie.fused import set_gelu_epilogue
-
-    block = _block()
-    if epilogue_wrapper:  # the pipeline's FFN class (its cuBLASLt path is CUDA-only: here its plain path runs)
-        set_gelu_epilogue([block], True)
-    hidden, context, temb = _block_inputs()
-    one_timestep = temb[:1].expand(2, -1, -1)  # stride 0, as the model passes one timestep's modulation
-    block_norms.set_fused_block_norms([block], True)
-    with torch.no_grad():
-        plain_shared, plain_two = block(hidden, context, one_timestep, None), block(hidden, context, temb, None)
-        block.fold_ffn_residual = True
-        assert block.folding_down_projection(one_timestep) is block.ffn.net[-1]
-        assert block.folding_down_projection(temb[:1]) is block.ffn.net[-1]
-        assert block.folding_down_projection(temb) is None  # two timesteps, two gates: not folded
-        folded = block(hidden, context, one_timestep, None)
-        two = block(hidden, context, temb, None)
-    torch.testing.assert_close(folded, plain_shared, rtol=0, atol=1e-5)
-    assert not torch.equal(folded, plain_shared)  # the folded arithmetic did run
-    assert torch.equal(two, plain_two)
-
-
-def test_ffn_residual_fold_through_the_model_with_broadcast_guidance() -> None:
-    """The model's switch reaches every block; with one stream and two texts (the pipeline's default) the base
-    and the control branches fold, and the prediction stays the same."""
-    from longvie_tiny import tiny_forward_inputs, tiny_transformer
-
-    model = tiny_transformer()
-    model.set_fused_block_norms(True)
-    inputs = tiny_forward_inputs()
-    g = torch.Generator().manual_seed(7)
-    inputs["text_embeds"] = torch.cat([inputs["text_embeds"], torch.randn(inputs["text_embeds"].shape, generator=g)])
-    folds: list[bool] = []
-    original = block_norms.FusedNormWanBlock.folding_down_projection
-
-    def spy(self, temb):
-        down = original(self, temb)
-        folds.append(down is not None)
-        return down
-
-    with torch.no_grad():
-        plain = model(**inputs)
-        assert model.set_ffn_residual_fold(True) == len(model.transformer_blocks())
-        block_norms.FusedNormWanBlock.folding_down_projection = spy
-        try:
-            folded = model(**inputs)
-        finally:
-            block_norms.FusedNormWanBlock.folding_down_projection = original
-    assert folds and all(folds) and len(folds) == len(model.transformer_blocks())
-    torch.testing.assert_close(folded, plain, rtol=0, atol=1e-5)
