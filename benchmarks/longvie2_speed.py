@@ -58,12 +58,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.longvie2_step_timing import profile_step, time_steps
 from longvgenbench.errors import OptionError
-from longvie.config import REAL_CONFIG, TINY_CONFIG, LongVie2Config, SamplerConfig
+from longvie.config import DTYPES, REAL_CONFIG, TINY_CONFIG, LongVie2Config, SamplerConfig
 from longvie.fa4 import Fa4TilePlan
 from longvie.model import LongVie2Transformer
 from longvie.pipeline import ATTENTION_BACKENDS
 from longvie.sampler import Conditioning
-from longvie.vae_runtime import VAE_DTYPES, VaeRuntime, prepare_vae, vae_calls, vae_input
+from longvie.vae_runtime import VaeRuntime, prepare_vae, vae_calls, vae_input
 
 
 def transformer_flops(cfg: LongVie2Config, frames: int, height: int, width: int, history_frames: int,
@@ -270,7 +270,7 @@ def main() -> None:
                         help="encode a clip's five 81-frame videos in one batch (the pipeline's batched_vae=true)")
     parser.add_argument("--vae-compare", action="store_true",
                         help="also time the encodes the other way (batched / one by one) and report both")
-    parser.add_argument("--vae-dtype", choices=list(VAE_DTYPES), default="bf16",
+    parser.add_argument("--vae-dtype", choices=list(DTYPES), default="bf16",
                         help="the VAE's dtype (the pipeline's vae_dtype; its default for bf16 runs is bf16)")
     parser.add_argument("--no-vae-channels-last", action="store_true",
                         help="the VAE in NCDHW (the pipeline's vae_channels_last=false)")
@@ -334,7 +334,7 @@ def main() -> None:
 
     kernel_groups = {} if not args.profile_out or smoke else {"profiled_step_kernel_seconds": profile_step(
         model, noise, cond, not args.no_batched_cfg, args.attention, args.profile_out, tile)}
-    vae_runtime = VaeRuntime(dtype=VAE_DTYPES[args.vae_dtype], channels_last=not args.no_vae_channels_last,
+    vae_runtime = VaeRuntime(dtype=DTYPES[args.vae_dtype], channels_last=not args.no_vae_channels_last,
                              compiled=args.compile and not args.no_compile_vae)
     vae: dict[str, Any] = {} if args.skip_vae or smoke else time_vae(sampler, device, args.vae_tiling,
                                                                        args.vae_batched, vae_runtime)

@@ -35,7 +35,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from longvie.vae_runtime import VAE_DTYPES, VaeRuntime, prepare_vae, vae_calls, vae_input
+from longvie.config import DTYPES
+from longvie.vae_runtime import VaeRuntime, prepare_vae, vae_calls, vae_input
 
 SWITCHES = ("bench", "cl", "batched", "compile")
 
@@ -54,16 +55,16 @@ class VaeVariant:
     @classmethod
     def parse(cls, spec: str) -> VaeVariant:
         tokens = [t for t in spec.split("+") if t]
-        dtypes = [t for t in tokens if t in VAE_DTYPES]
-        unknown = [t for t in tokens if t not in VAE_DTYPES and t not in SWITCHES]
+        dtypes = [t for t in tokens if t in DTYPES]
+        unknown = [t for t in tokens if t not in DTYPES and t not in SWITCHES]
         if unknown or len(dtypes) > 1:
-            raise SystemExit(f"bad variant {spec!r}: tokens are one of {list(VAE_DTYPES)} and any of {list(SWITCHES)}")
+            raise SystemExit(f"bad variant {spec!r}: tokens are one of {list(DTYPES)} and any of {list(SWITCHES)}")
         return cls(spec, dtypes[0] if dtypes else "bf16", "bench" in tokens, "cl" in tokens, "batched" in tokens,
                    "compile" in tokens)
 
     def runtime(self) -> VaeRuntime:
         """The pipeline's switches of this variant."""
-        return VaeRuntime(dtype=VAE_DTYPES[self.dtype], channels_last=self.channels_last, compiled=self.compiled)
+        return VaeRuntime(dtype=DTYPES[self.dtype], channels_last=self.channels_last, compiled=self.compiled)
 
 
 @dataclass(frozen=True)

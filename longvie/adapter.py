@@ -24,11 +24,9 @@ from longvgenbench.model import VideoModel
 from longvgenbench.records import NativeFormat, SegmentOutput, SegmentRequest, VideoSample, freeze_state
 from longvgenbench.video_io import read_frames
 from longvie import checkpoint as ck
-from longvie.config import SamplerConfig
+from longvie.config import DTYPES, SamplerConfig
 from longvie.pipeline import ATTENTION_BACKENDS, OFFLOAD_MODES, ClipInputs, ClipPipeline, resize_frames, seeded_noise
 from longvie.vae_runtime import VaeRuntime
-
-_DTYPES = {"bf16": torch.bfloat16, "fp32": torch.float32, "fp16": torch.float16}
 
 
 class LongVie2Model(VideoModel):
@@ -59,7 +57,7 @@ class LongVie2Model(VideoModel):
     auto: for longvie2 the pipeline's ``dtype``, as upstream runs every component, for wan2.1-i2v fp32, as Wan's
     own code and diffusers run it), ``vae_channels_last`` (the VAE's convolutions in NDHWC on CUDA, measured
     faster on an H100; on by default, a no-op elsewhere), ``compile_vae`` (torch.compile of the
-    VAE's encoder and decoder, about two minutes once per process; default: as ``compile``; see
+    VAE's encoder and decoder: on an H100 2-3 minutes of compiling in the first two clips; default: as ``compile``; see
     ``longvie.vae_runtime`` for the measured times), ``text_encoder_device`` (e.g. cpu),
     ``height`` / ``width`` (working size, 352x640 upstream),
     ``num_frames`` (frames per clip, 81 upstream; must equal the split's clip length),
@@ -128,10 +126,10 @@ class LongVie2Model(VideoModel):
                 raise OptionError(f"{self.name}: attention=fa4 needs a CUDA device and dtype bf16 or fp16, "
                                   f"got device={device!r}, dtype={dtype!r}")
             require_fa4()
-        if dtype not in _DTYPES:
-            raise OptionError(f"{self.name}: dtype must be one of {sorted(_DTYPES)}, got {dtype!r}")
-        if vae_dtype != "auto" and vae_dtype not in _DTYPES:
-            raise OptionError(f"{self.name}: vae_dtype must be auto or one of {sorted(_DTYPES)}, got {vae_dtype!r}")
+        if dtype not in DTYPES:
+            raise OptionError(f"{self.name}: dtype must be one of {sorted(DTYPES)}, got {dtype!r}")
+        if vae_dtype != "auto" and vae_dtype not in DTYPES:
+            raise OptionError(f"{self.name}: vae_dtype must be auto or one of {sorted(DTYPES)}, got {vae_dtype!r}")
         #: the VAE's dtype name, auto resolved
         self.vae_dtype_name = vae_dtype if vae_dtype != "auto" else (self.auto_vae_dtype or dtype)
         self.vae_channels_last = bool(vae_channels_last)
@@ -196,7 +194,7 @@ class LongVie2Model(VideoModel):
             from longvie.loading import WeightsFolder, load_components, load_transformer
 
             root = self._weights_root()
-            dtype = _DTYPES[self.dtype_name]
+            dtype = DTYPES[self.dtype_name]
             transformer = load_transformer(WeightsFolder.find(root, self.uses_controls), dtype)
             grouped = self.offload == "group"  # weights reach the GPU through module hooks the kernels bypass
             transformer.set_gelu_epilogue(self.gelu_epilogue and not grouped)
@@ -207,7 +205,7 @@ class LongVie2Model(VideoModel):
             if self.compile:
                 transformer.compile_blocks(self.compile_mode)
             components = load_components(self.components or root, dtype)
-            vae = VaeRuntime(dtype=_DTYPES[self.vae_dtype_name],
+            vae = VaeRuntime(dtype=DTYPES[self.vae_dtype_name],
                              channels_last=self.vae_channels_last and str(self.device).startswith("cuda"),
                              compiled=self.compile_vae)
             self._pipeline = ClipPipeline(transformer, components, self.sampler, self.device, dtype,

@@ -11,6 +11,11 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
+import torch
+
+#: The dtypes LongVie 2's options name (the model's ``dtype``, the VAE's ``vae_dtype``, the benches' flags).
+DTYPES = {"bf16": torch.bfloat16, "fp32": torch.float32, "fp16": torch.float16}
+
 #: Wan's standard negative prompt (the one Wan2.1 and LongVie 2's ``inference.py`` sample with).
 WAN_NEGATIVE_PROMPT = (
     "色调艳丽，过曝，静态，细节模糊不清，字幕，风格，作品，画作，画面，静止，整体发灰，最差质量，低质量，JPEG压缩残留，"
@@ -129,4 +134,5 @@ class SamplerConfig:
 
 DEFAULT_SAMPLER = SamplerConfig()
 
-__all__ = ["DEFAULT_SAMPLER", "REAL_CONFIG", "TINY_CONFIG", "WAN_NEGATIVE_PROMPT", "LongVie2Config", "SamplerConfig"]
+__all__ = ["DEFAULT_SAMPLER", "DTYPES", "REAL_CONFIG", "TINY_CONFIG", "WAN_NEGATIVE_PROMPT", "LongVie2Config",
+           "SamplerConfig"]

@@ -33,9 +33,6 @@ import torch
 #: limit then left them running eagerly.
 VAE_RECOMPILE_LIMIT = 64
 
-#: The dtypes the VAE runs in, by the names the options use.
-VAE_DTYPES = {"bf16": torch.bfloat16, "fp32": torch.float32, "fp16": torch.float16}
-
 
 @dataclass(frozen=True)
 class VaeRuntime:
@@ -80,4 +77,4 @@ def vae_calls(runtime: VaeRuntime) -> Iterator[None]:
         yield
 
 
-__all__ = ["VAE_DTYPES", "VAE_RECOMPILE_LIMIT", "VaeRuntime", "prepare_vae", "vae_calls", "vae_input"]
+__all__ = ["VAE_RECOMPILE_LIMIT", "VaeRuntime", "prepare_vae", "vae_calls", "vae_input"]
