@@ -14,7 +14,8 @@ never reaches memory. This script times, per shape of a CFG step (bf16, both pas
   what the step runs today (the block-norm kernel with its residual, or a compiled residual add);
 - ``quack[cfg]``: quack's GEMM with the bias in its epilogue, per tile configuration (is it as fast as cuBLAS?);
 - ``quack_residual[cfg]``: the residual in the epilogue, then the LayerNorm alone (attention outputs) or
-  nothing (feed-forward): what the step would run.
+  nothing (feed-forward): what the step would run;
+- for the FFN up-projections: ``cublasLt_gelu`` (the GELU epilogue the step runs) against ``quack_gelu[cfg]``.
 
 Each row gives milliseconds, TFLOP/s of the GEMM and the largest |difference| of the new stream from a
 float32 reference, relative to its largest magnitude.
@@ -56,6 +57,7 @@ class ResidualSite:
     gated: bool
     norm_after: bool
     per_step: int
+    gelu: bool = False  # the FFN up-projection: bias + tanh-GELU in the epilogue, no residual
 
     def flop(self) -> float:
         return 2.0 * self.rows * self.in_features * self.dim
@@ -64,14 +66,17 @@ class ResidualSite:
 def sites(cpu_smoke: bool) -> list[ResidualSite]:
     if cpu_smoke:
         return [ResidualSite("tiny attn out", 64, 32, 48, True, True, 1),
+                ResidualSite("tiny ffn up", 64, 48, 96, False, False, 1, gelu=True),
                 ResidualSite("tiny ffn down", 64, 96, 48, True, False, 1)]
     base, control = 2 * 20_240, 2 * 18_480
     return [
         ResidualSite("base self-attn out", base, 5120, 5120, True, True, 40),
         ResidualSite("base cross-attn out", base, 5120, 5120, False, True, 40),
+        ResidualSite("base ffn up", base, 5120, 13_824, False, False, 40, gelu=True),
         ResidualSite("base ffn down", base, 13_824, 5120, True, False, 40),
         ResidualSite("control self-attn out", control, 2560, 2560, True, True, 24),
         ResidualSite("control cross-attn out", control, 2560, 2560, False, True, 24),
+        ResidualSite("control ffn up", control, 2560, 6912, False, False, 24, gelu=True),
         ResidualSite("control ffn down", control, 6912, 2560, True, False, 24),
     ]
 
@@ -89,8 +94,10 @@ class Operands:
     norm_weight: torch.Tensor
     norm_bias: torch.Tensor
 
-    def reference_stream(self) -> torch.Tensor:
+    def reference_stream(self, gelu: bool) -> torch.Tensor:
         branch = self.a.float() @ self.w.float().t() + self.bias.float()
+        if gelu:
+            return F.gelu(branch, approximate="tanh")
         return self.x.float() + branch * self.gate
 
 
@@ -131,6 +138,11 @@ def torch_variants(site: ResidualSite, ops: Operands) -> list[tuple[str, Callabl
     def residual() -> torch.Tensor:
         return add(ops.x, linear(), ops.gate)
 
+    if site.gelu:
+        out = [("cublas", linear)]
+        if ops.x.device.type == "cuda":  # on CPU _addmm_activation's GELU is the exact one
+            out.append(("cublasLt_gelu", lambda: torch._addmm_activation(ops.bias, ops.a, ops.w.t(), use_gelu=True)))
+        return out
     return [("cublas", linear), ("cublas+residual_norm" if site.norm_after else "cublas+residual",
                                  residual_norm if site.norm_after else residual)]
 
@@ -138,12 +150,16 @@ def torch_variants(site: ResidualSite, ops: Operands) -> list[tuple[str, Callabl
 @dataclass(frozen=True)
 class QuackConfig:
     """A quack SM90 tile configuration, written ``128x256c2x1``: tile M x N, ``c`` cooperative or ``p``
-    pingpong, cluster M x N."""
+    pingpong, cluster M x N; or ``tuned``."""
 
     spec: str
 
     def build(self) -> Any:
+        """The ``GemmConfig``; None for ``tuned`` (quack's autotuner sweeps its SM90 space on first call)."""
         from quack.gemm_config import GemmConfig
+
+        if self.spec == "tuned":
+            return None
 
         tile, rest = self.spec.split("x", 1)
         tile_n, kind_cluster = rest[:-4], rest[-4:]
@@ -154,7 +170,8 @@ class QuackConfig:
 
 
 def quack_mods() -> dict[str, Any]:
-    """The two epilogues: bias only, and the (gated) residual."""
+    """The three epilogues: bias only, the (gated) residual, bias + tanh-GELU."""
+    from quack.activation import gelu_tanh_approx
     from quack.epilogue.frontend import gemm_epilogue
     from quack.epilogue.ops import RowVecLoad
 
@@ -166,7 +183,11 @@ def quack_mods() -> dict[str, Any]:
     def gated_residual_epilogue(acc, c, gate, bias):
         return {"D": c + gate * (acc + bias)}
 
-    return {"bias": bias_epilogue, "residual": gated_residual_epilogue}
+    @gemm_epilogue(ops={"bias": RowVecLoad("bias")})
+    def gelu_epilogue(acc, bias):
+        return {"D": gelu_tanh_approx(acc + bias)}
+
+    return {"bias": bias_epilogue, "residual": gated_residual_epilogue, "gelu": gelu_epilogue}
 
 
 def quack_variants(site: ResidualSite, ops: Operands, configs: list[QuackConfig],
@@ -181,23 +202,29 @@ def quack_variants(site: ResidualSite, ops: Operands, configs: list[QuackConfig]
         built = config.build()
 
         def plain(built: Any = built) -> torch.Tensor:
-            return mods["bias"](ops.a, weight_kn, config=built, tuned=False, bias=bias32)["D"]
+            return mods["bias"](ops.a, weight_kn, config=built, tuned=built is None, bias=bias32)["D"]
 
         def residual(built: Any = built) -> torch.Tensor:
-            stream = mods["residual"](ops.a, weight_kn, ops.x, config=built, tuned=False, gate=ops.gate,
+            stream = mods["residual"](ops.a, weight_kn, ops.x, config=built, tuned=built is None, gate=ops.gate,
                                       bias=bias32)["D"]
             if site.norm_after:
                 residual_layernorm_triton(stream.unsqueeze(0), None, None, ops.norm_weight, ops.norm_bias,
                                           None, None, 1e-6)
             return stream
 
-        out += [(f"quack[{config.spec}]", plain), (f"quack_residual[{config.spec}]", residual)]
+        def gelu(built: Any = built) -> torch.Tensor:
+            return mods["gelu"](ops.a, weight_kn, config=built, tuned=built is None, bias=bias32)["D"]
+
+        if site.gelu:
+            out += [(f"quack[{config.spec}]", plain), (f"quack_gelu[{config.spec}]", gelu)]
+        else:
+            out += [(f"quack[{config.spec}]", plain), (f"quack_residual[{config.spec}]", residual)]
     return out
 
 
 def measure(site: ResidualSite, ops: Operands, variants: list[tuple[str, Callable[[], torch.Tensor]]],
             timer: Timer, warmup: int, repeats: int) -> list[dict[str, object]]:
-    reference = ops.reference_stream()
+    reference = ops.reference_stream(site.gelu)
     linear_reference = ops.a.float() @ ops.w.float().t() + ops.bias.float()
     rows = []
     for name, fn in variants:
@@ -214,7 +241,7 @@ def measure(site: ResidualSite, ops: Operands, variants: list[tuple[str, Callabl
             rows.append(row)
             print(json.dumps(row), flush=True)
             continue
-        want = reference if "residual" in name else linear_reference
+        want = reference if ("residual" in name or "gelu" in name) else linear_reference
         row.update(ms=round(seconds * 1e3, 4), tflops=round(site.flop() / seconds / 1e12, 1),
                    step_ms=round(seconds * 1e3 * site.per_step, 2),
                    rel_diff=float((result.float() - want).abs().max() / want.abs().max()))
