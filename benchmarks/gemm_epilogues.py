@@ -170,8 +170,11 @@ class QuackConfig:
 
 
 def quack_mods() -> dict[str, Any]:
-    """The three epilogues: bias only, the (gated) residual, bias + tanh-GELU."""
-    from quack.activation import gelu_tanh_approx
+    """The three epilogues: bias only, the (gated) residual, bias + tanh-GELU.
+
+    The GELU is written out here: quack 0.6.5's own ``gemm_act`` fails to fingerprint its activation
+    (``TypeError: ... ContextVar ... no fail-closed semantic key``, measured on the H100)."""
+    import cutlass.cute as cute
     from quack.epilogue.frontend import gemm_epilogue
     from quack.epilogue.ops import RowVecLoad
 
@@ -185,7 +188,9 @@ def quack_mods() -> dict[str, Any]:
 
     @gemm_epilogue(ops={"bias": RowVecLoad("bias")})
     def gelu_epilogue(acc, bias):
-        return {"D": gelu_tanh_approx(acc + bias)}
+        x = acc + bias
+        inner = x * (0.7978845608028654 + 0.035677408136300125 * x * x)
+        return {"D": 0.5 * x * (1.0 + cute.math.tanh(inner, fastmath=True))}
 
     return {"bias": bias_epilogue, "residual": gated_residual_epilogue, "gelu": gelu_epilogue}
 

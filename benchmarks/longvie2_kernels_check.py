@@ -29,6 +29,7 @@ from longvie.config import LongVie2Config
 from longvie.fa4 import TUNED_SM90_PLAN, fa4_available
 from longvie.model import LongVie2Transformer
 from longvie.pipeline import attention_backend
+from longvie.quack_gelu import quack_gelu_available
 
 #: Real head size and control/base ratio, few layers: the kernels see LongVie 2's head layout.
 CONFIG = LongVie2Config(num_layers=3, num_heads=4, head_dim=128, ffn_dim=1024, text_dim=64, freq_dim=256,
@@ -66,8 +67,9 @@ def inputs(device: torch.device) -> dict[str, torch.Tensor]:
 
 
 def run(model: LongVie2Transformer, batch: dict[str, torch.Tensor], attention: str, gelu: bool, qk_rope: bool,
-        norms: bool = False, cross_cache: bool = False, broadcast: bool = False) -> torch.Tensor:
-    model.set_gelu_epilogue(gelu)
+        norms: bool = False, cross_cache: bool = False, broadcast: bool = False,
+        gelu_backend: str = "cublaslt") -> torch.Tensor:
+    model.set_gelu_epilogue(gelu, gelu_backend)
     model.set_fused_qk_rope(qk_rope)
     model.set_fused_block_norms(norms)
     tiles = TUNED_SM90_PLAN if attention == "fa4" else None
@@ -92,7 +94,11 @@ def main(argv: list[str] | None = None) -> int:
     scale = float(plain.abs().max())
     rows = [{"variant": "SDPA math (rounding alone)", "output": run(model, batch, "math", False, False)}]
     attention = "fa4" if fa4_available() else "flash"
-    rows += [{"variant": "GELU epilogue", "output": run(model, batch, "flash", True, False)},
+    rows += [{"variant": "GELU epilogue", "output": run(model, batch, "flash", True, False)}]
+    if quack_gelu_available(device):
+        rows.append({"variant": "GELU epilogue through quack",
+                     "output": run(model, batch, "flash", True, False, gelu_backend="quack")})
+    rows += [
              {"variant": "fused QK-norm + RoPE", "output": run(model, batch, "flash", False, True)},
              {"variant": "fused block norms", "output": run(model, batch, "flash", False, False, True)},
              {"variant": "cross-attention cache", "output": run(model, batch, "flash", False, False, False, True)},
@@ -105,6 +111,9 @@ def main(argv: list[str] | None = None) -> int:
         model.compile_blocks()
         rows.append({"variant": "all + torch.compile",
                      "output": run(model, batch, attention, True, True, True, True, True)})
+        if quack_gelu_available(device):
+            rows.append({"variant": "all + torch.compile, GELU through quack",
+                         "output": run(model, batch, attention, True, True, True, True, True, "quack")})
     failed = False
     for row in rows:
         out = row.pop("output")

@@ -60,6 +60,7 @@ from benchmarks.longvie2_step_timing import profile_step, time_steps
 from longvgenbench.errors import OptionError
 from longvie.config import DTYPES, REAL_CONFIG, TINY_CONFIG, LongVie2Config, SamplerConfig
 from longvie.fa4 import Fa4TilePlan
+from longvie.fused import GELU_BACKENDS
 from longvie.model import LongVie2Transformer
 from longvie.pipeline import ATTENTION_BACKENDS
 from longvie.sampler import Conditioning
@@ -165,15 +166,24 @@ def set_fused_projections(model: LongVie2Transformer, fused: bool) -> None:
             attn.fuse_projections() if fused else attn.unfuse_projections()
 
 
+def quack_configs(backend: str) -> dict[str, object]:
+    """The tiles quack's autotuner chose for the FFN GEMMs (for the JSON), when it ran them."""
+    if backend != "quack":
+        return {}
+    from longvie.quack_gelu import chosen_configs
+
+    return {"quack_gelu_configs": chosen_configs()}
+
+
 def parse_variant(spec: str) -> dict[str, object]:
     tokens = [t for t in spec.split("+") if t]
     attention = [t for t in tokens if t in ATTENTION_BACKENDS]
     tiles = [t.removeprefix("tile=") for t in tokens if t.startswith("tile=")]
-    switches = ("fuse", "compile", "gelu", "qkrope", "norms", "kvcache", "bcast")
+    switches = ("fuse", "compile", "gelu", "qgelu", "qkrope", "norms", "kvcache", "bcast")
     unknown = [t for t in tokens if t not in ATTENTION_BACKENDS and t not in switches and not t.startswith("tile=")]
     if unknown or len(attention) > 1 or len(tiles) > 1:
-        raise SystemExit(f"bad variant {spec!r}: tokens are {list(ATTENTION_BACKENDS)}, tile=PLAN, gelu, qkrope, "
-                         "norms, kvcache, bcast, fuse, compile (one backend, one tile)")
+        raise SystemExit(f"bad variant {spec!r}: tokens are {list(ATTENTION_BACKENDS)}, tile=PLAN, gelu, qgelu "
+                         "(gelu through quack), qkrope, norms, kvcache, bcast, fuse, compile (one backend, one tile)")
     try:
         tile = Fa4TilePlan.parse(tiles[0]) if tiles else Fa4TilePlan()
     except ValueError as exc:
@@ -182,7 +192,9 @@ def parse_variant(spec: str) -> dict[str, object]:
     if tile != Fa4TilePlan() and backend != "fa4":
         raise SystemExit(f"bad variant {spec!r}: tile= needs fa4")
     return {"name": spec, "attention": backend, "fa4_tile": tile,
-            "gelu_epilogue": "gelu" in tokens, "fused_qk_rope": "qkrope" in tokens, "fused_norms": "norms" in tokens,
+            "gelu_epilogue": "gelu" in tokens or "qgelu" in tokens,
+            "gelu_backend": "quack" if "qgelu" in tokens else "cublaslt", "fused_qk_rope": "qkrope" in tokens,
+            "fused_norms": "norms" in tokens,
             "cross_cache": "kvcache" in tokens, "broadcast_guidance": "bcast" in tokens, "fuse": "fuse" in tokens,
             "compile": "compile" in tokens}
 
@@ -195,7 +207,7 @@ def run_variants(args: argparse.Namespace, model: LongVie2Transformer, noise: to
         if compiled and not variant["compile"]:
             raise SystemExit("put compiled variants last: compiling cannot be undone")
         set_fused_projections(model, bool(variant["fuse"]))
-        model.set_gelu_epilogue(bool(variant["gelu_epilogue"]))
+        model.set_gelu_epilogue(bool(variant["gelu_epilogue"]), str(variant["gelu_backend"]))
         model.set_fused_qk_rope(bool(variant["fused_qk_rope"]))
         model.set_fused_block_norms(bool(variant["fused_norms"]))
         model.set_cross_attention_cache(bool(variant["cross_cache"]))
@@ -221,7 +233,8 @@ def run_variants(args: argparse.Namespace, model: LongVie2Transformer, noise: to
                    "step_max_s": round(max(timing.step_seconds), 3),
                    "projected_dit_seconds_per_clip": round(timing.projected_dit_seconds(args.steps), 1),
                    "achieved_tflops": round(flops_step / per_step / 1e12, 1),
-                   "peak_gpu_memory_gib": 0.0 if smoke else round(torch.cuda.max_memory_allocated() / 2**30, 2)}
+                   "peak_gpu_memory_gib": 0.0 if smoke else round(torch.cuda.max_memory_allocated() / 2**30, 2),
+                   **quack_configs(str(variant["gelu_backend"]))}
         row["fa4_tile"] = str(row["fa4_tile"]).replace(",", "/")  # the plan as a variant token writes it
         print("VARIANT " + json.dumps(row), flush=True)
         if args.jsonl_out:
@@ -247,6 +260,9 @@ def main() -> None:
                         "head count, auto (the pipeline's default: measured best on Hopper); default: FA4's own")
     parser.add_argument("--gelu-epilogue", action="store_true",
                         help="FFN up-projection + GELU as one cuBLASLt call (longvie.fused; the pipeline's default)")
+    parser.add_argument("--gelu-backend", choices=GELU_BACKENDS, default="cublaslt",
+                        help="with --gelu-epilogue: whose GEMM runs it, cuBLASLt's epilogue or quack's CuTe-DSL GEMM "
+                             "(longvie.quack_gelu; Hopper only, autotunes its tiles on the first call)")
     parser.add_argument("--fused-qk-rope", action="store_true",
                         help="self-attention's query/key RMSNorm + RoPE as one Triton kernel (longvie.qk_rope; the "
                              "pipeline's default)")
@@ -315,7 +331,7 @@ def main() -> None:
         parser.error(str(exc))
     if args.fuse_qkv:
         set_fused_projections(model, True)
-    model.set_gelu_epilogue(args.gelu_epilogue)
+    model.set_gelu_epilogue(args.gelu_epilogue, args.gelu_backend)
     model.set_fused_qk_rope(args.fused_qk_rope)
     model.set_fused_block_norms(args.fused_norms)
     model.set_cross_attention_cache(args.cross_cache)
@@ -347,6 +363,7 @@ def main() -> None:
         "mode": args.mode,
         "batched_cfg": not args.no_batched_cfg, "compile": args.compile, "compile_mode": args.compile_mode,
         "attention": args.attention, "fa4_tile": str(tile), "gelu_epilogue": args.gelu_epilogue,
+        "gelu_backend": args.gelu_backend, **quack_configs(args.gelu_backend),
         "fused_qk_rope": args.fused_qk_rope, "fused_norms": args.fused_norms, "cross_cache": args.cross_cache,
         "broadcast_guidance": args.broadcast_guidance, "fuse_qkv": args.fuse_qkv, "steps": args.steps,
         "vae_encodes": "a clip's five 81-frame videos in one batch" if args.vae_batched else "one by one",

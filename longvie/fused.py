@@ -25,6 +25,8 @@ from torch import nn
 
 #: dtypes the epilogue path takes (cuBLASLt's GELU epilogue in half precision).
 EPILOGUE_DTYPES = (torch.bfloat16, torch.float16)
+#: who runs the GEMM + bias + GELU: cuBLASLt's epilogue, or quack's CuTe-DSL GEMM (``longvie.quack_gelu``).
+GELU_BACKENDS = ("cublaslt", "quack")
 
 
 def epilogue_applies(x: torch.Tensor, proj: nn.Linear) -> bool:
@@ -39,11 +41,11 @@ def epilogue_applies(x: torch.Tensor, proj: nn.Linear) -> bool:
 class EpilogueGeluFeedForward(nn.Module):
     """Drop-in for diffusers' Wan ``FeedForward`` (GELU-tanh): same submodules, so the same parameter names.
 
-    ``enabled`` switches the epilogue path on and off without reinstalling (a plain attribute: a
-    compiled block guards on it and recompiles when it changes).
+    ``enabled`` switches the epilogue path on and off without reinstalling, ``backend`` picks its GEMM
+    (plain attributes: a compiled block guards on them and recompiles when they change).
     """
 
-    def __init__(self, original: FeedForward, enabled: bool = True) -> None:
+    def __init__(self, original: FeedForward, enabled: bool = True, backend: str = "cublaslt") -> None:
         super().__init__()
         activation = original.net[0]
         if getattr(activation, "approximate", None) != "tanh" or not isinstance(original.net[-1], nn.Linear):
@@ -51,12 +53,16 @@ class EpilogueGeluFeedForward(nn.Module):
                              f"final Linear, got {original}")
         self.net = original.net
         self.enabled = enabled
+        self.backend = backend
 
     def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
         proj = self.net[0].proj
         if self.enabled and epilogue_applies(hidden_states, proj):
             rows = hidden_states.reshape(-1, hidden_states.shape[-1])
-            inner = torch._addmm_activation(proj.bias, rows, proj.weight.t(), use_gelu=True)
+            if self.backend == "quack":  # registered by set_gelu_epilogue (longvie.quack_gelu)
+                inner = torch.ops.longvie.quack_gelu_linear(rows, proj.weight, proj.bias)
+            else:
+                inner = torch._addmm_activation(proj.bias, rows, proj.weight.t(), use_gelu=True)
             for module in self.net[1:]:
                 inner = module(inner)
             return inner.reshape(*hidden_states.shape[:-1], inner.shape[-1])
@@ -65,23 +71,34 @@ class EpilogueGeluFeedForward(nn.Module):
         return hidden_states
 
 
-def set_gelu_epilogue(blocks: list[nn.Module], enabled: bool) -> int:
+def set_gelu_epilogue(blocks: list[nn.Module], enabled: bool, backend: str = "cublaslt") -> int:
     """Switch the epilogue FFN on or off in these Wan blocks (installing the wrapper on first use).
 
     Returns how many blocks now have it enabled. Switching off keeps the wrappers (they then run
-    diffusers' path), so parameter names and compiled graphs stay valid either way.
+    diffusers' path), so parameter names and compiled graphs stay valid either way. ``backend="quack"``
+    needs quack and a Hopper GPU where the blocks' weights are on CUDA (a clear error otherwise).
     """
+    if backend not in GELU_BACKENDS:
+        raise ValueError(f"gelu epilogue backend {backend!r}: choose one of {GELU_BACKENDS}")
+    if enabled and backend == "quack":
+        from longvie.quack_gelu import quack_gelu_available  # registers longvie::quack_gelu_linear
+
+        devices = {p.device for block in blocks for p in block.ffn.parameters()}
+        unusable = [d for d in devices if d.type == "cuda" and not quack_gelu_available(d)]
+        if unusable:
+            raise RuntimeError(f"gelu epilogue backend 'quack' cannot run on {unusable[0]}: it needs a Hopper "
+                               "(SM90) GPU and the quack-kernels package (pip install quack-kernels)")
     count = 0
     for block in blocks:
         ffn = block.ffn
         if isinstance(ffn, EpilogueGeluFeedForward):
-            ffn.enabled = enabled
+            ffn.enabled, ffn.backend = enabled, backend
         elif enabled:
-            block.ffn = EpilogueGeluFeedForward(ffn)
+            block.ffn = EpilogueGeluFeedForward(ffn, backend=backend)
         else:
             continue
         count += int(enabled)
     return count
 
 
-__all__ = ["EPILOGUE_DTYPES", "EpilogueGeluFeedForward", "epilogue_applies", "set_gelu_epilogue"]
+__all__ = ["EPILOGUE_DTYPES", "GELU_BACKENDS", "EpilogueGeluFeedForward", "epilogue_applies", "set_gelu_epilogue"]

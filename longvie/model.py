@@ -116,12 +116,13 @@ class LongVie2Transformer(nn.Module):
             blocks += [*self.controller.dense_blocks, *self.controller.sparse_blocks]
         return blocks
 
-    def set_gelu_epilogue(self, enabled: bool) -> int:
-        """FFN up-projection + GELU as one cuBLASLt call on CUDA in half precision (``longvie.fused``);
-        returns how many blocks have it on. Parameter names do not change."""
+    def set_gelu_epilogue(self, enabled: bool, backend: str = "cublaslt") -> int:
+        """FFN up-projection + GELU as one GEMM on CUDA in half precision (``longvie.fused``: cuBLASLt's
+        epilogue, or quack's with ``backend="quack"``); returns how many blocks have it on. Parameter names
+        do not change."""
         from longvie.fused import set_gelu_epilogue
 
-        return set_gelu_epilogue(self.transformer_blocks(), enabled)
+        return set_gelu_epilogue(self.transformer_blocks(), enabled, backend)
 
     def set_fused_qk_rope(self, enabled: bool) -> int:
         """Self-attention's query/key RMSNorm + RoPE as one Triton kernel on CUDA (``longvie.qk_rope``);
