@@ -8,10 +8,10 @@ LongVie 2 step. The numbers are the same up to rounding: both add the bias and a
 approximation to the float32 accumulator and round once (the bench prints the difference).
 
 quack is optional: :func:`quack_gelu_available` says whether it imports and the GPU is a Hopper
-(SM90); callers fall back to cuBLASLt otherwise. The tile configuration is found once per shape by
-quack's autotuner (a few minutes, the first call), then pinned for the process, so every later call of
-that shape runs the same kernel (a resumed video rounds the same way within a process; across
-processes the autotuner may choose another tile, which can move the last bit).
+(SM90); callers fall back to cuBLASLt otherwise. LongVie 2's two FFN shapes run the tiles quack's
+autotuner chose for them on an H100 (:data:`PINNED_SM90_TILES`), so every process runs the same kernel
+and a resumed video rounds as an uninterrupted one. Any other shape is autotuned once per process
+(a few minutes on the first call, and a transient few GiB for the autotuner's input copies).
 """
 
 from __future__ import annotations
@@ -24,8 +24,27 @@ import torch
 
 logger = logging.getLogger(__name__)
 
-#: (in_features, out_features, rows) -> the quack GemmConfig chosen for that shape in this process.
+#: (in_features, out_features) -> quack SM90 tile (tile M, tile N, pingpong, cluster M, cluster N, swap A/B):
+#: the autotuner's choices on an H100 for the base and control FFN up-projections at LongVie 2's rows
+#: (40,480 and 36,960), ``benchmarks/longvie2_speed.py --variants ...+qgelu+compile``.
+PINNED_SM90_TILES: dict[tuple[int, int], tuple[int, int, bool, int, int, bool]] = {
+    (5120, 13_824): (256, 192, False, 1, 2, True),
+    (2560, 6912): (128, 208, True, 2, 1, True),
+}
+
+#: (in_features, out_features, rows) -> the quack GemmConfig used for that shape in this process.
 _CHOSEN: dict[tuple[int, int, int], Any] = {}
+
+
+def _pinned(in_features: int, out_features: int) -> Any:
+    tile = PINNED_SM90_TILES.get((in_features, out_features))
+    if tile is None:
+        return None
+    from quack.gemm_config import GemmConfig
+
+    tile_m, tile_n, pingpong, cluster_m, cluster_n, swap_ab = tile
+    return GemmConfig(tile_m=tile_m, tile_n=tile_n, pingpong=pingpong, cluster_m=cluster_m, cluster_n=cluster_n,
+                      swap_ab=swap_ab, is_dynamic_persistent=False, device_capacity=9)
 
 
 @functools.cache
@@ -65,10 +84,12 @@ def _config_for(x: torch.Tensor, weight_kn: torch.Tensor, bias: torch.Tensor) ->
     key = (weight_kn.shape[0], weight_kn.shape[1], x.shape[0])
     config = _CHOSEN.get(key)
     if config is None:
+        config = _pinned(key[0], key[1])
+    if config is None:
         out = torch.empty(x.shape[0], weight_kn.shape[1], dtype=x.dtype, device=x.device)
         config = _gelu_mod().gemm_tuned(x, weight_kn, out, None, epi_args={"bias": bias}, b_kn=True).config
-        _CHOSEN[key] = config
         logger.info("quack GELU GEMM %s: autotuned config %s", key, config)
+    _CHOSEN[key] = config
     return config
 
 
@@ -96,4 +117,5 @@ def chosen_configs() -> dict[str, str]:
     return {"x".join(map(str, key)): repr(config) for key, config in _CHOSEN.items()}
 
 
-__all__ = ["chosen_configs", "gelu_linear_quack_eager", "quack_gelu_available", "quack_gelu_linear"]
+__all__ = ["PINNED_SM90_TILES", "chosen_configs", "gelu_linear_quack_eager", "quack_gelu_available",
+           "quack_gelu_linear"]
