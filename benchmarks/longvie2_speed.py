@@ -168,7 +168,7 @@ def set_fused_projections(model: LongVie2Transformer, fused: bool) -> None:
 
 def quack_configs(backend: str) -> dict[str, object]:
     """The tiles quack's autotuner chose for the FFN GEMMs (for the JSON), when it ran them."""
-    if not backend.startswith("quack"):
+    if backend != "quack":
         return {}
     from longvie.quack_gelu import chosen_configs
 
@@ -179,12 +179,11 @@ def parse_variant(spec: str) -> dict[str, object]:
     tokens = [t for t in spec.split("+") if t]
     attention = [t for t in tokens if t in ATTENTION_BACKENDS]
     tiles = [t.removeprefix("tile=") for t in tokens if t.startswith("tile=")]
-    switches = ("fuse", "compile", "gelu", "qgelu", "qdown", "qkrope", "norms", "kvcache", "bcast")
+    switches = ("fuse", "compile", "gelu", "qgelu", "qkrope", "norms", "kvcache", "bcast")
     unknown = [t for t in tokens if t not in ATTENTION_BACKENDS and t not in switches and not t.startswith("tile=")]
     if unknown or len(attention) > 1 or len(tiles) > 1:
         raise SystemExit(f"bad variant {spec!r}: tokens are {list(ATTENTION_BACKENDS)}, tile=PLAN, gelu, qgelu "
-                         "(gelu through quack), qdown (with qgelu: the base FFN down-projection too), qkrope, norms, "
-                         "kvcache, bcast, fuse, compile (one backend, one tile)")
+                         "(gelu through quack), qkrope, norms, kvcache, bcast, fuse, compile (one backend, one tile)")
     try:
         tile = Fa4TilePlan.parse(tiles[0]) if tiles else Fa4TilePlan()
     except ValueError as exc:
@@ -194,8 +193,7 @@ def parse_variant(spec: str) -> dict[str, object]:
         raise SystemExit(f"bad variant {spec!r}: tile= needs fa4")
     return {"name": spec, "attention": backend, "fa4_tile": tile,
             "gelu_epilogue": "gelu" in tokens or "qgelu" in tokens,
-            "gelu_backend": ("quack+down" if "qdown" in tokens else "quack") if "qgelu" in tokens else "cublaslt",
-            "fused_qk_rope": "qkrope" in tokens,
+            "gelu_backend": "quack" if "qgelu" in tokens else "cublaslt", "fused_qk_rope": "qkrope" in tokens,
             "fused_norms": "norms" in tokens,
             "cross_cache": "kvcache" in tokens, "broadcast_guidance": "bcast" in tokens, "fuse": "fuse" in tokens,
             "compile": "compile" in tokens}

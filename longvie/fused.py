@@ -26,10 +26,7 @@ from torch import nn
 #: dtypes the epilogue path takes (cuBLASLt's GELU epilogue in half precision).
 EPILOGUE_DTYPES = (torch.bfloat16, torch.float16)
 #: who runs the GEMM + bias + GELU: cuBLASLt's epilogue, or quack's CuTe-DSL GEMM (``longvie.quack_gelu``).
-GELU_BACKENDS = ("cublaslt", "quack", "quack+down")
-#: with ``quack+down``, the down-projection shapes (in, out) that run through quack too (where its GEMM was
-#: faster than cuBLAS on an H100, ``benchmarks/gemm_epilogues.py``: the base FFN's, not the control's).
-QUACK_DOWN_SHAPES = ((13_824, 5120),)
+GELU_BACKENDS = ("cublaslt", "quack")
 
 
 def epilogue_applies(x: torch.Tensor, proj: nn.Linear) -> bool:
@@ -62,18 +59,12 @@ class EpilogueGeluFeedForward(nn.Module):
         proj = self.net[0].proj
         if self.enabled and epilogue_applies(hidden_states, proj):
             rows = hidden_states.reshape(-1, hidden_states.shape[-1])
-            if self.backend.startswith("quack"):  # registered by set_gelu_epilogue (longvie.quack_gelu)
+            if self.backend == "quack":  # registered by set_gelu_epilogue (longvie.quack_gelu)
                 inner = torch.ops.longvie.quack_gelu_linear(rows, proj.weight, proj.bias)
             else:
                 inner = torch._addmm_activation(proj.bias, rows, proj.weight.t(), use_gelu=True)
-            for module in self.net[1:-1]:
+            for module in self.net[1:]:
                 inner = module(inner)
-            down = self.net[-1]
-            if (self.backend == "quack+down" and down.bias is not None
-                    and (down.in_features, down.out_features) in QUACK_DOWN_SHAPES):
-                inner = torch.ops.longvie.quack_linear(inner, down.weight, down.bias)
-            else:
-                inner = down(inner)
             return inner.reshape(*hidden_states.shape[:-1], inner.shape[-1])
         for module in self.net:
             hidden_states = module(hidden_states)
@@ -89,7 +80,7 @@ def set_gelu_epilogue(blocks: list[nn.Module], enabled: bool, backend: str = "cu
     """
     if backend not in GELU_BACKENDS:
         raise ValueError(f"gelu epilogue backend {backend!r}: choose one of {GELU_BACKENDS}")
-    if enabled and backend.startswith("quack"):
+    if enabled and backend == "quack":
         from longvie.quack_gelu import quack_gelu_available  # registers longvie::quack_gelu_linear
 
         devices = {p.device for block in blocks for p in block.ffn.parameters()}

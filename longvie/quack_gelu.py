@@ -32,8 +32,8 @@ PINNED_SM90_TILES: dict[tuple[int, int], tuple[int, int, bool, int, int, bool]] 
     (2560, 6912): (128, 208, True, 2, 1, True),
 }
 
-#: (epilogue, in_features, out_features, rows) -> the quack GemmConfig used for it in this process.
-_CHOSEN: dict[tuple[str, int, int, int], Any] = {}
+#: (in_features, out_features, rows) -> the quack GemmConfig used for that shape in this process.
+_CHOSEN: dict[tuple[int, int, int], Any] = {}
 
 
 def _pinned(in_features: int, out_features: int) -> Any:
@@ -80,59 +80,25 @@ def _gelu_mod() -> Any:
     return gelu_bias_epilogue
 
 
-@functools.cache
-def _bias_mod() -> Any:
-    """The plain linear epilogue: ``acc + bias``."""
-    from quack.epilogue.frontend import gemm_epilogue
-    from quack.epilogue.ops import RowVecLoad
-
-    @gemm_epilogue(ops={"bias": RowVecLoad("bias")})
-    def bias_epilogue(acc, bias):
-        return {"D": acc + bias}
-
-    return bias_epilogue
-
-
-def _mod(epilogue: str) -> Any:
-    return _gelu_mod() if epilogue == "gelu" else _bias_mod()
-
-
-def _config_for(epilogue: str, x: torch.Tensor, weight_kn: torch.Tensor, bias: torch.Tensor) -> Any:
-    key = (epilogue, weight_kn.shape[0], weight_kn.shape[1], x.shape[0])
+def _config_for(x: torch.Tensor, weight_kn: torch.Tensor, bias: torch.Tensor) -> Any:
+    key = (weight_kn.shape[0], weight_kn.shape[1], x.shape[0])
     config = _CHOSEN.get(key)
-    if config is None and epilogue == "gelu":
-        config = _pinned(key[1], key[2])
+    if config is None:
+        config = _pinned(key[0], key[1])
     if config is None:
         out = torch.empty(x.shape[0], weight_kn.shape[1], dtype=x.dtype, device=x.device)
-        config = _mod(epilogue).gemm_tuned(x, weight_kn, out, None, epi_args={"bias": bias}, b_kn=True).config
-        logger.info("quack %s GEMM %s: autotuned config %s", epilogue, key, config)
+        config = _gelu_mod().gemm_tuned(x, weight_kn, out, None, epi_args={"bias": bias}, b_kn=True).config
+        logger.info("quack GELU GEMM %s: autotuned config %s", key, config)
     _CHOSEN[key] = config
     return config
 
 
-def linear_quack_eager(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, epilogue: str) -> torch.Tensor:
-    """``x @ weight.T + bias`` for 2-D ``x`` (rows, in) through quack, then tanh-GELU when ``epilogue`` is
-    ``"gelu"``; ``weight`` (out, in)."""
-    weight_kn = weight.t()
-    bias32 = bias.float().contiguous()
-    config = _config_for(epilogue, x, weight_kn, bias32)
-    return _mod(epilogue)(x, weight_kn, config=config, tuned=False, bias=bias32)["D"]
-
-
 def gelu_linear_quack_eager(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
     """``gelu_tanh(x @ weight.T + bias)`` for 2-D ``x`` (rows, in) through quack; ``weight`` (out, in)."""
-    return linear_quack_eager(x, weight, bias, "gelu")
-
-
-@torch.library.custom_op("longvie::quack_linear", mutates_args=())
-def quack_linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
-    """``x @ weight.T + bias`` through quack, one opaque node for ``torch.compile``."""
-    return linear_quack_eager(x.contiguous(), weight, bias, "bias")
-
-
-@quack_linear.register_fake
-def _quack_linear_fake(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
-    return x.new_empty(x.shape[0], weight.shape[0])
+    weight_kn = weight.t()
+    bias32 = bias.float().contiguous()
+    config = _config_for(x, weight_kn, bias32)
+    return _gelu_mod()(x, weight_kn, config=config, tuned=False, bias=bias32)["D"]
 
 
 @torch.library.custom_op("longvie::quack_gelu_linear", mutates_args=())
@@ -151,5 +117,5 @@ def chosen_configs() -> dict[str, str]:
     return {"x".join(map(str, key)): repr(config) for key, config in _CHOSEN.items()}
 
 
-__all__ = ["PINNED_SM90_TILES", "chosen_configs", "gelu_linear_quack_eager", "linear_quack_eager",
-           "quack_gelu_available", "quack_gelu_linear", "quack_linear"]
+__all__ = ["PINNED_SM90_TILES", "chosen_configs", "gelu_linear_quack_eager", "quack_gelu_available",
+           "quack_gelu_linear"]
