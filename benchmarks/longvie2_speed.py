@@ -58,9 +58,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.longvie2_step_timing import profile_step, time_steps
 from longvgenbench.errors import OptionError
-from longvie.config import DTYPES, REAL_CONFIG, TINY_CONFIG, LongVie2Config, SamplerConfig
+from longvie.config import DTYPES, GELU_BACKENDS, REAL_CONFIG, TINY_CONFIG, LongVie2Config, SamplerConfig
 from longvie.fa4 import Fa4TilePlan
-from longvie.fused import GELU_BACKENDS
 from longvie.model import LongVie2Transformer
 from longvie.pipeline import ATTENTION_BACKENDS
 from longvie.sampler import Conditioning

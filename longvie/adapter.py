@@ -24,7 +24,7 @@ from longvgenbench.model import VideoModel
 from longvgenbench.records import NativeFormat, SegmentOutput, SegmentRequest, VideoSample, freeze_state
 from longvgenbench.video_io import read_frames
 from longvie import checkpoint as ck
-from longvie.config import DTYPES, SamplerConfig
+from longvie.config import DTYPES, GELU_BACKENDS, SamplerConfig
 from longvie.pipeline import ATTENTION_BACKENDS, OFFLOAD_MODES, ClipInputs, ClipPipeline, resize_frames, seeded_noise
 from longvie.vae_runtime import VaeRuntime
 
@@ -45,7 +45,9 @@ class LongVie2Model(VideoModel):
     H100 when the GPU is a Hopper and FA4's own choice elsewhere; ``default``; ``MxN[:rs|:nors][:ol|:nool]``;
     or per head count, ``40=192x128:nors,20=128x176``), ``gelu_epilogue``
     (the FFN up-projection and its GELU as one cuBLASLt call on CUDA in bf16/fp16, ``longvie.fused``; on by
-    default, a no-op elsewhere and with ``offload=group``), ``fused_qk_rope`` (self-attention's query/key
+    default, a no-op elsewhere and with ``offload=group``), ``gelu_backend`` (cublaslt | quack: whose GEMM runs
+    that epilogue; quack's CuTe-DSL GEMM, ``longvie.quack_gelu``, needs a Hopper GPU and quack-kernels, and took
+    17 ms less per step on an H100; default cublaslt), ``fused_qk_rope`` (self-attention's query/key
     RMSNorm + RoPE as one Triton kernel on CUDA, ``longvie.qk_rope``; on by default, plain torch elsewhere,
     off with ``offload=group``), ``fused_norms`` (each block's LayerNorms with their residual adds and
     modulation as Triton kernels on CUDA, ``longvie.block_norms``; on by default, plain torch elsewhere, off
@@ -89,7 +91,8 @@ class LongVie2Model(VideoModel):
                  refiner_model_dir: str | None = None, refiner_device: str | None = None, refiner_dtype: str = "auto",
                  refiner_max_new_tokens: int = 1024, refiner_prompt_file: str | None = None,
                  components: str | None = None, batched_vae: bool = False, fa4_tile: str = "auto",
-                 gelu_epilogue: bool = True, fused_qk_rope: bool = True, compile_mode: str | None = None,
+                 gelu_epilogue: bool = True, gelu_backend: str = "cublaslt", fused_qk_rope: bool = True,
+                 compile_mode: str | None = None,
                  fused_norms: bool = True, cache_cross_attention: bool = True,
                  broadcast_guidance: bool = True, vae_dtype: str = "auto", vae_channels_last: bool = True,
                  compile_vae: bool | None = None) -> None:
@@ -117,6 +120,7 @@ class LongVie2Model(VideoModel):
                                   f"got attention={attention!r}")
             self.fa4_tile = Fa4TilePlan()
         self.gelu_epilogue, self.fused_qk_rope = bool(gelu_epilogue), bool(fused_qk_rope)
+        self.gelu_backend = self._checked_gelu_backend(gelu_backend, device)
         self.fused_norms, self.cache_cross_attention = bool(fused_norms), bool(cache_cross_attention)
         self.broadcast_guidance = bool(broadcast_guidance)
         if attention == "fa4":  # fail before loading 14B of weights
@@ -188,6 +192,18 @@ class LongVie2Model(VideoModel):
             identity["caption_refiner"] = json.dumps(self.refiner.fingerprint(), sort_keys=True)
         return identity
 
+    def _checked_gelu_backend(self, backend: str, device: str) -> str:
+        """``gelu_backend`` validated before any weights load (quack: a Hopper GPU with quack-kernels)."""
+        if backend not in GELU_BACKENDS:
+            raise OptionError(f"{self.name}: gelu_backend must be one of {list(GELU_BACKENDS)}, got {backend!r}")
+        if backend == "quack" and self.gelu_epilogue:
+            from longvie.quack_gelu import quack_gelu_available
+
+            if not (str(device).startswith("cuda") and quack_gelu_available(torch.device(device))):
+                raise OptionError(f"{self.name}: gelu_backend=quack needs a Hopper (SM90) CUDA device and the "
+                                  f"quack-kernels package (pip install quack-kernels), got device={device!r}")
+        return backend
+
     def pipeline(self) -> ClipPipeline:
         """The loaded pipeline (weights are read on first use)."""
         if self._pipeline is None:
@@ -197,7 +213,7 @@ class LongVie2Model(VideoModel):
             dtype = DTYPES[self.dtype_name]
             transformer = load_transformer(WeightsFolder.find(root, self.uses_controls), dtype)
             grouped = self.offload == "group"  # weights reach the GPU through module hooks the kernels bypass
-            transformer.set_gelu_epilogue(self.gelu_epilogue and not grouped)
+            transformer.set_gelu_epilogue(self.gelu_epilogue and not grouped, self.gelu_backend)
             transformer.set_fused_qk_rope(self.fused_qk_rope and not grouped)
             transformer.set_fused_block_norms(self.fused_norms and not grouped)
             transformer.set_cross_attention_cache(self.cache_cross_attention and not grouped)
@@ -296,6 +312,7 @@ def options_of(model: LongVie2Model) -> dict[str, Any]:
     return {"dtype": model.dtype_name, "offload": model.offload, "vae_tiling": model.vae_tiling,
             "batched_cfg": model.batched_cfg, "batched_vae": model.batched_vae, "attention": model.attention,
             "fa4_tile": str(model.fa4_tile), "gelu_epilogue": model.gelu_epilogue,
+            "gelu_backend": model.gelu_backend,
             "fused_qk_rope": model.fused_qk_rope, "fused_norms": model.fused_norms,
             "cache_cross_attention": model.cache_cross_attention, "broadcast_guidance": model.broadcast_guidance,
             "vae_dtype": model.vae_dtype_name, "vae_channels_last": model.vae_channels_last,

@@ -15,6 +15,9 @@ import torch
 
 #: The dtypes LongVie 2's options name (the model's ``dtype``, the VAE's ``vae_dtype``, the benches' flags).
 DTYPES = {"bf16": torch.bfloat16, "fp32": torch.float32, "fp16": torch.float16}
+#: who runs the FFN up-projection + bias + GELU when its epilogue is on: cuBLASLt's GELU epilogue
+#: (``longvie.fused``), or quack's CuTe-DSL GEMM on Hopper (``longvie.quack_gelu``).
+GELU_BACKENDS = ("cublaslt", "quack")
 
 #: Wan's standard negative prompt (the one Wan2.1 and LongVie 2's ``inference.py`` sample with).
 WAN_NEGATIVE_PROMPT = (

@@ -108,3 +108,64 @@ def test_compiled_block_keeps_the_epilogue_call(cuda_epilogue: list) -> None:
         out = torch.compile(ffn, backend="aot_eager", fullgraph=True)(x)
         reference = _ffn()(x)
     assert cuda_epilogue and torch.allclose(out, reference, atol=1e-6)
+
+
+@pytest.fixture
+def quack_recorder(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, ...]]:
+    """Pretend the epilogue applies; the quack op's body records its input shape and computes bias + GELU."""
+    from longvie import quack_gelu
+
+    calls: list[tuple[int, ...]] = []
+
+    def gelu_linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+        calls.append(tuple(x.shape))
+        return torch.nn.functional.gelu(torch.addmm(bias, x, weight.t()), approximate="tanh")
+
+    monkeypatch.setattr(fused, "epilogue_applies", lambda x, proj: True)
+    monkeypatch.setattr(quack_gelu, "gelu_linear_quack_eager", gelu_linear)
+    return calls
+
+
+def test_quack_backend_routes_the_up_projection_to_its_op(quack_recorder: list, cuda_epilogue: list) -> None:
+    ffn = _ffn()
+    x = torch.randn(2, 5, 8)
+    block = torch.nn.Module()
+    block.ffn = ffn
+    with torch.no_grad():
+        reference = _ffn()(x)
+        assert fused.set_gelu_epilogue([block], True, "quack") == 1
+        out = block.ffn(x)
+    assert quack_recorder == [(10, 8)] and cuda_epilogue == []  # quack's op, not cuBLASLt's
+    assert torch.allclose(out, reference, atol=1e-6)
+    fused.set_gelu_epilogue([block], True, "cublaslt")
+    with torch.no_grad():
+        block.ffn(x)
+    assert len(quack_recorder) == 1 and len(cuda_epilogue) == 1
+
+
+def test_quack_backend_names_and_availability() -> None:
+    from torch._subclasses.fake_tensor import FakeTensorMode
+
+    from longvie.quack_gelu import quack_gelu_available
+
+    block = torch.nn.Module()
+    block.ffn = _ffn()
+    with pytest.raises(ValueError, match="choose one of"):
+        fused.set_gelu_epilogue([block], True, "cutlass")
+    assert not quack_gelu_available(torch.device("cpu"))
+    assert fused.set_gelu_epilogue([block], True, "quack") == 1  # CPU weights: nothing to check, the path is off
+    with FakeTensorMode():  # what torch.compile sees of the op: (rows, out)
+        out = torch.ops.longvie.quack_gelu_linear(torch.empty(6, 8), torch.empty(24, 8), torch.empty(24))
+    assert tuple(out.shape) == (6, 24)
+
+
+def test_adapter_gelu_backend_option() -> None:
+    from longvgenbench.errors import OptionError
+    from longvie.adapter import LongVie2Model, options_of
+
+    assert options_of(LongVie2Model(device="cpu"))["gelu_backend"] == "cublaslt"
+    with pytest.raises(OptionError, match="gelu_backend must be one of"):
+        LongVie2Model(device="cpu", gelu_backend="cutlass")
+    with pytest.raises(OptionError, match="needs a Hopper"):
+        LongVie2Model(device="cpu", gelu_backend="quack")
+    assert LongVie2Model(device="cpu", gelu_backend="quack", gelu_epilogue=False).gelu_backend == "quack"
