@@ -166,7 +166,7 @@ def set_fused_projections(model: LongVie2Transformer, fused: bool) -> None:
 
 
 def quack_configs(backend: str) -> dict[str, object]:
-    """The tiles quack's autotuner chose for the FFN GEMMs (for the JSON), when it ran them."""
+    """The quack tiles the FFN up-projections ran with (for the JSON), when quack ran them."""
     if backend != "quack":
         return {}
     from longvie.quack_gelu import chosen_configs
@@ -261,7 +261,7 @@ def main() -> None:
                         help="FFN up-projection + GELU as one cuBLASLt call (longvie.fused; the pipeline's default)")
     parser.add_argument("--gelu-backend", choices=GELU_BACKENDS, default="cublaslt",
                         help="with --gelu-epilogue: whose GEMM runs it, cuBLASLt's epilogue or quack's CuTe-DSL GEMM "
-                             "(longvie.quack_gelu; Hopper only, autotunes its tiles on the first call)")
+                             "(longvie.quack_gelu; Hopper only, tiles pinned for LongVie 2's FFN shapes)")
     parser.add_argument("--fused-qk-rope", action="store_true",
                         help="self-attention's query/key RMSNorm + RoPE as one Triton kernel (longvie.qk_rope; the "
                              "pipeline's default)")

@@ -1,6 +1,6 @@
 """The FFN up-projection + bias + tanh-GELU as one quack (CuTe-DSL) GEMM on Hopper GPUs.
 
-Why: on an H100, cuBLASLt's GELU epilogue (``longvie.fused``) costs 4-17% over the plain GEMM of the
+Why: on an H100, cuBLASLt's GELU epilogue (``longvie.fused``) costs 6-17% over the plain GEMM of the
 same shape (base 8.19 ms against 7.74 ms, control 2.08 against 1.78 ms), while quack's SM90 GEMM (Tri
 Dao's CuTe-DSL kernels, a dependency of FlashAttention-4) with the same bias + GELU in its epilogue
 took 7.81 and 1.82 ms (``benchmarks/gemm_epilogues.py``, its autotuned tiles): about 21 ms of a 3 s
@@ -10,10 +10,12 @@ and apply the tanh approximation to the float32 accumulator and round once (the 
 same 0.005 as every other switch).
 
 quack is optional: :func:`quack_gelu_available` says whether it imports and the GPU is a Hopper
-(SM90); callers fall back to cuBLASLt otherwise. LongVie 2's two FFN shapes run the tiles quack's
-autotuner chose for them on an H100 (:data:`PINNED_SM90_TILES`), so every process runs the same kernel
-and a resumed video rounds as an uninterrupted one. Any other shape is autotuned once per process
-(a few minutes on the first call, and a transient few GiB for the autotuner's input copies).
+(SM90); where it cannot run, the adapter refuses ``gelu_backend=quack`` before loading weights and
+``longvie.fused.set_gelu_epilogue`` refuses it for blocks on that GPU (no silent fallback). LongVie 2's
+two FFN shapes run the tiles quack's autotuner chose for them on an H100 (:data:`PINNED_SM90_TILES`), so
+every process runs the same kernel and a resumed video rounds as an uninterrupted one. Any other shape
+is autotuned once per process (a few minutes on the first call, and a transient few GiB for the
+autotuner's input copies).
 """
 
 from __future__ import annotations
