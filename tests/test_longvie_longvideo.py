@@ -159,7 +159,8 @@ def test_fused_kernels_are_switched_on_except_with_group_offloading(weights: Pat
     from longvie.model import LongVie2Transformer
 
     seen: dict[str, bool] = {}
-    monkeypatch.setattr(LongVie2Transformer, "set_gelu_epilogue", lambda self, on: seen.setdefault("gelu", on))
+    monkeypatch.setattr(LongVie2Transformer, "set_gelu_epilogue",
+                        lambda self, on, backend: seen.update(gelu=on, gelu_backend=backend))
     monkeypatch.setattr(LongVie2Transformer, "set_fused_qk_rope", lambda self, on: seen.setdefault("qk_rope", on))
     monkeypatch.setattr(LongVie2Transformer, "set_fused_block_norms", lambda self, on: seen.setdefault("norms", on))
     monkeypatch.setattr(LongVie2Transformer, "set_cross_attention_cache",
@@ -168,5 +169,5 @@ def test_fused_kernels_are_switched_on_except_with_group_offloading(weights: Pat
                         lambda self, on: seen.setdefault("broadcast", on))
     monkeypatch.setattr(adapter_module, "ClipPipeline", lambda *args, **kwargs: "built")
     assert LongVie2Model(weights=str(weights), offload=offload, **OPTIONS).pipeline() == "built"
-    assert seen == {"gelu": expected, "qk_rope": expected, "norms": expected, "cross_cache": expected,
-                    "broadcast": expected}
+    assert seen == {"gelu": expected, "gelu_backend": "cublaslt", "qk_rope": expected, "norms": expected,
+                    "cross_cache": expected, "broadcast": expected}
