@@ -170,13 +170,12 @@ class QuackConfig:
 
 
 def quack_mods() -> dict[str, Any]:
-    """The three epilogues: bias only, the (gated) residual, bias + tanh-GELU.
-
-    The GELU is written out here: quack 0.6.5's own ``gemm_act`` fails to fingerprint its activation
-    (``TypeError: ... ContextVar ... no fail-closed semantic key``, measured on the H100)."""
-    import cutlass.cute as cute
+    """The three epilogues: bias only, the (gated) residual, and the pipeline's own bias + tanh-GELU
+    (``longvie.quack_gelu``, so the bench times the kernel the pipeline runs)."""
     from quack.epilogue.frontend import gemm_epilogue
     from quack.epilogue.ops import RowVecLoad
+
+    from longvie.quack_gelu import gelu_epilogue_mod
 
     @gemm_epilogue(ops={"bias": RowVecLoad("bias")})
     def bias_epilogue(acc, bias):
@@ -186,13 +185,7 @@ def quack_mods() -> dict[str, Any]:
     def gated_residual_epilogue(acc, c, gate, bias):
         return {"D": c + gate * (acc + bias)}
 
-    @gemm_epilogue(ops={"bias": RowVecLoad("bias")})
-    def gelu_epilogue(acc, bias):
-        x = acc + bias
-        inner = x * (0.7978845608028654 + 0.035677408136300125 * x * x)
-        return {"D": 0.5 * x * (1.0 + cute.math.tanh(inner, fastmath=True))}
-
-    return {"bias": bias_epilogue, "residual": gated_residual_epilogue, "gelu": gelu_epilogue}
+    return {"bias": bias_epilogue, "residual": gated_residual_epilogue, "gelu": gelu_epilogue_mod()}
 
 
 def quack_variants(site: ResidualSite, ops: Operands, configs: list[QuackConfig],

@@ -69,7 +69,7 @@ def quack_gelu_available(device: torch.device) -> bool:
 
 
 @functools.cache
-def _gelu_mod() -> Any:
+def gelu_epilogue_mod() -> Any:
     """The epilogue: ``gelu_tanh(acc + bias)`` on the float32 accumulator (bias a row vector)."""
     import cutlass.cute as cute
     from quack.epilogue.frontend import gemm_epilogue
@@ -91,7 +91,7 @@ def _config_for(x: torch.Tensor, weight_kn: torch.Tensor, bias: torch.Tensor) ->
         config = _pinned(key[0], key[1])
     if config is None:
         out = torch.empty(x.shape[0], weight_kn.shape[1], dtype=x.dtype, device=x.device)
-        config = _gelu_mod().gemm_tuned(x, weight_kn, out, None, epi_args={"bias": bias}, b_kn=True).config
+        config = gelu_epilogue_mod().gemm_tuned(x, weight_kn, out, None, epi_args={"bias": bias}, b_kn=True).config
         logger.info("quack GELU GEMM %s: autotuned config %s", key, config)
     _CHOSEN[key] = config
     return config
@@ -102,7 +102,7 @@ def gelu_linear_quack_eager(x: torch.Tensor, weight: torch.Tensor, bias: torch.T
     weight_kn = weight.t()
     bias32 = bias.float().contiguous()
     config = _config_for(x, weight_kn, bias32)
-    return _gelu_mod()(x, weight_kn, config=config, tuned=False, bias=bias32)["D"]
+    return gelu_epilogue_mod()(x, weight_kn, config=config, tuned=False, bias=bias32)["D"]
 
 
 @torch.library.custom_op("longvie::quack_gelu_linear", mutates_args=())
@@ -121,5 +121,5 @@ def chosen_configs() -> dict[str, str]:
     return {"x".join(map(str, key)): repr(config) for key, config in _CHOSEN.items()}
 
 
-__all__ = ["PINNED_SM90_TILES", "chosen_configs", "gelu_linear_quack_eager", "quack_gelu_available",
-           "quack_gelu_linear"]
+__all__ = ["PINNED_SM90_TILES", "chosen_configs", "gelu_epilogue_mod", "gelu_linear_quack_eager",
+           "quack_gelu_available", "quack_gelu_linear"]
