@@ -2,7 +2,8 @@
 
 Why: the switches the pipeline turns on by default on CUDA (FA4 with its tuned tile, the FFN's GELU in
 cuBLASLt's epilogue, the fused query/key RMSNorm + RoPE, the fused block norms, the cross-attention cache,
-the in-place control injection, batched guidance on one stream of latents) and
+the in-place control injection, the blocks' handoff of their last residual, batched guidance on one stream of
+latents) and
 ``torch.compile`` change which kernels run, so they may change rounding but nothing else. CPU tests
 cover their plain-torch paths; this runs the kernels themselves. A small transformer with the real
 head size (128) and random weights (Wan-like scales) runs one forward with history and both control
@@ -68,10 +69,11 @@ def inputs(device: torch.device) -> dict[str, torch.Tensor]:
 
 def run(model: LongVie2Transformer, batch: dict[str, torch.Tensor], attention: str, gelu: bool, qk_rope: bool,
         norms: bool = False, cross_cache: bool = False, broadcast: bool = False,
-        gelu_backend: str = "cublaslt") -> torch.Tensor:
+        gelu_backend: str = "cublaslt", handoff: bool = True) -> torch.Tensor:
     model.set_gelu_epilogue(gelu, gelu_backend)
     model.set_fused_qk_rope(qk_rope)
     model.set_fused_block_norms(norms)
+    model.set_fused_handoff(handoff)
     tiles = TUNED_SM90_PLAN if attention == "fa4" else None
     with torch.no_grad(), attention_backend(attention, tiles):
         cache = model.cross_attention_cache(batch["text_embeds"], batch["image_embeds"]) if cross_cache else None
@@ -100,7 +102,12 @@ def main(argv: list[str] | None = None) -> int:
                      "output": run(model, batch, "flash", True, False, gelu_backend="quack")})
     rows += [
              {"variant": "fused QK-norm + RoPE", "output": run(model, batch, "flash", False, True)},
-             {"variant": "fused block norms", "output": run(model, batch, "flash", False, False, True)},
+             {"variant": "fused block norms, no handoff",
+              "output": run(model, batch, "flash", False, False, True, handoff=False)},
+             {"variant": "fused block norms + handoff (residual and injection in the next block's kernel, "
+                         "last block on the clip's rows)", "output": run(model, batch, "flash", False, False, True)},
+             {"variant": "fused block norms + handoff + QK-norm/RoPE (the last block's queries from the clip's rows)",
+              "output": run(model, batch, "flash", False, True, True)},
              {"variant": "cross-attention cache", "output": run(model, batch, "flash", False, False, False, True)},
              {"variant": "broadcast guidance", "output": run(model, batch, "flash", False, False, broadcast=True)},
              {"variant": f"{attention} (tuned tile)" if attention == "fa4" else "fa4 unavailable: flash",

@@ -17,7 +17,7 @@ CUDA streams: weights live in pinned CPU memory and are prefetched; for GPUs of 
 work inside the sampler (its cross-attention caches) is timed apart and counted once, not per step.
 
 Speed switches (``--attention``, ``--fa4-tile``, ``--gelu-epilogue``, ``--fused-qk-rope``, ``--fused-norms``,
-``--cross-cache``, ``--broadcast-guidance``, ``--compile``,
+``--cross-cache``, ``--broadcast-guidance``, ``--compile``, ``--no-handoff``,
 ``--compile-mode``, ``--fuse-qkv``) can be compared in one process with ``--variants`` (one model build):
 each variant is ``+``-joined tokens among ``auto | cudnn | flash | efficient`` (SDPA backend) or ``fa4``
 (FlashAttention-4, ``longvie.fa4``; Hopper/Blackwell with flash-attn-4 installed; a variant whose
@@ -25,7 +25,9 @@ backend cannot run prints an error row), ``tile=PLAN`` (FA4's self-attention til
 parts joined by ``/``, e.g. ``tile=40=192x128:nors/20=128x176`` or ``tile=auto``),
 ``gelu`` (FFN up-projection + GELU as one cuBLASLt call, ``longvie.fused``), ``qkrope`` (self-attention's
 query/key RMSNorm + RoPE as one Triton kernel, ``longvie.qk_rope``), ``norms`` (each block's LayerNorms with
-their residual adds and modulation as Triton kernels, ``longvie.block_norms``), ``kvcache`` (cross-attention
+their residual adds and modulation as Triton kernels, ``longvie.block_norms``), ``handoff`` (with ``norms``: each
+base block's last residual and the control injection added by the next block's first kernel, the last block on the
+clip's rows only, ``LongVie2Transformer.set_fused_handoff``), ``kvcache`` (cross-attention
 keys and values once per clip, ``longvie.cross_cache``), ``bcast`` (batched guidance on one stream of
 latents, the first blocks' self-attention once, ``longvie.broadcast``), ``fuse`` (diffusers' fused
 QKV / KV projections), ``compile`` (torch.compile of every transformer block, ``--compile-mode``); put
@@ -178,11 +180,14 @@ def parse_variant(spec: str) -> dict[str, object]:
     tokens = [t for t in spec.split("+") if t]
     attention = [t for t in tokens if t in ATTENTION_BACKENDS]
     tiles = [t.removeprefix("tile=") for t in tokens if t.startswith("tile=")]
-    switches = ("fuse", "compile", "gelu", "qgelu", "qkrope", "norms", "kvcache", "bcast")
+    switches = ("fuse", "compile", "gelu", "qgelu", "qkrope", "norms", "handoff", "kvcache", "bcast")
     unknown = [t for t in tokens if t not in ATTENTION_BACKENDS and t not in switches and not t.startswith("tile=")]
     if unknown or len(attention) > 1 or len(tiles) > 1:
         raise SystemExit(f"bad variant {spec!r}: tokens are {list(ATTENTION_BACKENDS)}, tile=PLAN, gelu, qgelu "
-                         "(gelu through quack), qkrope, norms, kvcache, bcast, fuse, compile (one backend, one tile)")
+                         "(gelu through quack), qkrope, norms, handoff (with norms), kvcache, bcast, fuse, compile "
+                         "(one backend, one tile)")
+    if "handoff" in tokens and "norms" not in tokens:
+        raise SystemExit(f"bad variant {spec!r}: handoff needs norms")
     try:
         tile = Fa4TilePlan.parse(tiles[0]) if tiles else Fa4TilePlan()
     except ValueError as exc:
@@ -193,7 +198,7 @@ def parse_variant(spec: str) -> dict[str, object]:
     return {"name": spec, "attention": backend, "fa4_tile": tile,
             "gelu_epilogue": "gelu" in tokens or "qgelu" in tokens,
             "gelu_backend": "quack" if "qgelu" in tokens else "cublaslt", "fused_qk_rope": "qkrope" in tokens,
-            "fused_norms": "norms" in tokens,
+            "fused_norms": "norms" in tokens, "fused_handoff": "handoff" in tokens,
             "cross_cache": "kvcache" in tokens, "broadcast_guidance": "bcast" in tokens, "fuse": "fuse" in tokens,
             "compile": "compile" in tokens}
 
@@ -209,6 +214,7 @@ def run_variants(args: argparse.Namespace, model: LongVie2Transformer, noise: to
         model.set_gelu_epilogue(bool(variant["gelu_epilogue"]), str(variant["gelu_backend"]))
         model.set_fused_qk_rope(bool(variant["fused_qk_rope"]))
         model.set_fused_block_norms(bool(variant["fused_norms"]))
+        model.set_fused_handoff(bool(variant["fused_handoff"]))
         model.set_cross_attention_cache(bool(variant["cross_cache"]))
         model.set_broadcast_guidance(bool(variant["broadcast_guidance"]))
         if variant["compile"] and not compiled:
@@ -268,6 +274,11 @@ def main() -> None:
     parser.add_argument("--fused-norms", action="store_true",
                         help="each block's LayerNorms with their residual adds and modulation as Triton kernels "
                              "(longvie.block_norms; the pipeline's default)")
+    parser.add_argument("--no-handoff", action="store_true",
+                        help="with --fused-norms: each base block finishes its own feed-forward residual, the control "
+                             "injection is a separate add, and the last block computes the history rows too (the "
+                             "model's set_fused_handoff(False); the pipeline hands off). With the handoff the skipped "
+                             "rows' FLOPs stay in the count, so TFLOP/s counts them as done")
     parser.add_argument("--broadcast-guidance", action="store_true",
                         help="batched guidance as one stream of latents with two texts: everything before the first "
                              "cross-attention once (longvie.broadcast; the pipeline's default). The FLOP count "
@@ -333,6 +344,7 @@ def main() -> None:
     model.set_gelu_epilogue(args.gelu_epilogue, args.gelu_backend)
     model.set_fused_qk_rope(args.fused_qk_rope)
     model.set_fused_block_norms(args.fused_norms)
+    model.set_fused_handoff(not args.no_handoff)
     model.set_cross_attention_cache(args.cross_cache)
     model.set_broadcast_guidance(args.broadcast_guidance)
     if args.compile:
@@ -364,7 +376,8 @@ def main() -> None:
         "attention": args.attention, "fa4_tile": str(tile), "gelu_epilogue": args.gelu_epilogue,
         "gelu_backend": args.gelu_backend, **quack_configs(args.gelu_backend),
         "fused_qk_rope": args.fused_qk_rope, "fused_norms": args.fused_norms, "cross_cache": args.cross_cache,
-        "broadcast_guidance": args.broadcast_guidance, "fuse_qkv": args.fuse_qkv, "steps": args.steps,
+        "broadcast_guidance": args.broadcast_guidance, "fused_handoff": args.fused_norms and not args.no_handoff,
+        "fuse_qkv": args.fuse_qkv, "steps": args.steps,
         "vae_encodes": "a clip's five 81-frame videos in one batch" if args.vae_batched else "one by one",
         "vae_dtype": args.vae_dtype, "vae_channels_last": vae_runtime.channels_last,
         "compile_vae": vae_runtime.compiled,

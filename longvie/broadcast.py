@@ -21,7 +21,7 @@ from typing import Any
 import torch
 from diffusers.models.transformers.transformer_wan import WanTransformerBlock
 
-from longvie.block_norms import FusedNormWanBlock
+from longvie.block_norms import DeferredResidual, FusedNormWanBlock
 
 
 def widen(tensor: torch.Tensor, batch: int) -> torch.Tensor:
@@ -32,12 +32,12 @@ def widen(tensor: torch.Tensor, batch: int) -> torch.Tensor:
 
 
 def run_block_broadcast(block: WanTransformerBlock, hidden_states: torch.Tensor, context: Any,
-                        temb: torch.Tensor, rotary_emb: Any) -> torch.Tensor:
+                        temb: torch.Tensor, rotary_emb: Any, defer: bool = False) -> torch.Tensor | DeferredResidual:
     """``block(widen(hidden_states), context, temb, rotary_emb)``, with self-attention computed once.
 
     ``hidden_states``: (1, L, C), the stream every text context shares; ``context``: the cross-attention
     input of batch B (embeddings or a cached ``(key, value)`` pair); ``temb``: (B, 6, C), equal rows (one
-    timestep). Returns (B, L, C).
+    timestep). Returns (B, L, C), or with ``defer`` the fused block's :class:`DeferredResidual` of batch B.
     """
     if hidden_states.shape[0] != 1:
         raise ValueError(f"run_block_broadcast takes one shared stream (batch 1), got {tuple(hidden_states.shape)}")
@@ -46,7 +46,7 @@ def run_block_broadcast(block: WanTransformerBlock, hidden_states: torch.Tensor,
     batch = temb.shape[0]
     if isinstance(block, FusedNormWanBlock) and block.fusable(hidden_states, temb):
         stream, normed = block.self_attention_stage(hidden_states, temb[:1], rotary_emb)
-        return block.cross_ffn_stage(widen(stream, batch), widen(normed, batch), context, temb)
+        return block.cross_ffn_stage(widen(stream, batch), widen(normed, batch), context, temb, defer=defer)
     # diffusers' WanTransformerBlock.forward arithmetic, split where the text comes in
     shift, scale, gate, c_shift, c_scale, c_gate = (block.scale_shift_table + temb.float()).chunk(6, dim=1)
     normed = (block.norm1(hidden_states.float()) * (1 + scale[:1]) + shift[:1]).type_as(hidden_states)

@@ -172,19 +172,26 @@ class Fa4TilePlan:
     by_heads: tuple[tuple[int, Fa4Tile], ...] = ()
     #: The head size the tiles were chosen for; calls with another one keep FA4's own tile (None: any).
     head_dim: int | None = None
-    #: Cross-attention calls (fewer or more keys than queries) go to PyTorch's SDPA instead of FA4. Alone, on an
+    #: Cross-attention calls (fewer keys than queries) go to PyTorch's SDPA instead of FA4. Alone, on an
     #: H100, SDPA's cuDNN kernel ran LongVie 2's short-context calls (257 and 512 keys) 13-17% faster than FA4
     #: with any tile, yet the whole step was no faster (RESULTS.md, "Issue 4, sixth session"), so the tuned plan
     #: leaves it off. Written ``x=sdpa``.
     cross_to_sdpa: bool = False
 
+    @staticmethod
+    def is_cross(query: torch.Tensor, key: torch.Tensor) -> bool:
+        """Whether a (B, L, H, D) call is cross-attention: fewer keys than queries (LongVie 2's text and image
+        contexts). Self-attention has as many keys as queries, or more in the last block, where the history rows
+        are keys only (``FusedNormWanBlock``'s ``query_start``)."""
+        return key.shape[1] < query.shape[1]
+
     def sends_to_sdpa(self, query: torch.Tensor, key: torch.Tensor) -> bool:
         """Whether this (B, L, H, D) call leaves FA4 for SDPA (cross-attention under ``cross_to_sdpa``)."""
-        return self.cross_to_sdpa and query.shape[1] != key.shape[1]
+        return self.cross_to_sdpa and self.is_cross(query, key)
 
     def for_call(self, query: torch.Tensor, key: torch.Tensor) -> Fa4Tile:
-        """The tile of one (B, L, H, D) call: self-attention (as many keys as queries) only."""
-        if query.shape[1] != key.shape[1] or (self.head_dim is not None and query.shape[3] != self.head_dim):
+        """The tile of one (B, L, H, D) call: self-attention only (:meth:`is_cross`)."""
+        if self.is_cross(query, key) or (self.head_dim is not None and query.shape[3] != self.head_dim):
             return Fa4Tile()
         heads = query.shape[2]
         for count, tile in self.by_heads:

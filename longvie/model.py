@@ -21,6 +21,7 @@ from diffusers.models.transformers.transformer_wan import WanTransformer3DModel,
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
+from longvie.block_norms import DeferredResidual, FusedNormWanBlock, complete_residual
 from longvie.broadcast import run_block_broadcast
 from longvie.config import LongVie2Config
 from longvie.cross_cache import CachedCrossAttnProcessor, CrossAttentionCache, cross_kv
@@ -105,6 +106,8 @@ class LongVie2Transformer(nn.Module):
         self.cache_cross_attention = False
         #: whether batched guidance should pass latents once with text of batch 2 (``set_broadcast_guidance``)
         self.broadcast_guidance = True
+        #: whether fused-norm base blocks hand their last residual to the next block (``set_fused_handoff``)
+        self.fused_handoff = True
         self._run_broadcast = run_block_broadcast  # compiled by :meth:`compile_blocks`
         for block in self.transformer_blocks():  # takes a cached (key, value) tuple; a tensor as diffusers does
             block.attn2.set_processor(CachedCrossAttnProcessor())
@@ -137,6 +140,14 @@ class LongVie2Transformer(nn.Module):
         from longvie.block_norms import set_fused_block_norms
 
         return set_fused_block_norms(self.transformer_blocks(), enabled)
+
+    def set_fused_handoff(self, enabled: bool) -> bool:
+        """With fused block norms (:meth:`set_fused_block_norms`), at inference: each base block leaves its
+        feed-forward residual (and the control injection after it) to the next block's first norm kernel, and
+        the last block computes its outputs for the clip's rows only (the history rows only as keys and values).
+        Same arithmetic and roundings; on by default, switchable to measure it (``benchmarks/longvie2_speed.py``)."""
+        self.fused_handoff = bool(enabled)
+        return self.fused_handoff
 
     def set_cross_attention_cache(self, enabled: bool) -> bool:
         """Ask samplers to compute every block's cross-attention keys and values once per clip
@@ -207,14 +218,15 @@ class LongVie2Transformer(nn.Module):
         weight = self.base.patch_embedding.weight
         return self.base.patch_embedding(x.to(weight.dtype)).flatten(2).transpose(1, 2).contiguous()
 
-    def _run(self, block: nn.Module, shared: bool, *args: torch.Tensor | tuple[torch.Tensor, torch.Tensor]
-             ) -> torch.Tensor:
-        """``block(*args)``; ``shared``: the stream is one batch item for every text (``longvie.broadcast``)."""
+    def _run(self, block: nn.Module, shared: bool, *args: torch.Tensor | tuple[torch.Tensor, torch.Tensor],
+             **handoff: object) -> torch.Tensor | DeferredResidual:
+        """``block(*args, **handoff)``; ``shared``: the stream is one batch item for every text
+        (``longvie.broadcast``, which takes only ``defer``); ``handoff``: ``FusedNormWanBlock``'s keywords."""
         if shared:
-            return self._run_broadcast(block, *args)
+            return self._run_broadcast(block, *args, **handoff)
         if self.gradient_checkpointing and torch.is_grad_enabled():
-            return checkpoint(block, *args, use_reentrant=False)
-        return block(*args)
+            return checkpoint(block, *args, use_reentrant=False, **handoff)
+        return block(*args, **handoff)
 
     # -- forward -------------------------------------------------------------------------------
     def forward(self, latents: torch.Tensor, timestep: torch.Tensor, text_embeds: torch.Tensor,
@@ -278,9 +290,24 @@ class LongVie2Transformer(nn.Module):
             ctrl_tmod = ctrl.time_proj(tproj)
             rope_ctrl = self._rope(grid_f, grid_h, grid_w, tokens.device)
 
+        handoff = self.fused_handoff and not torch.is_grad_enabled()
+        last = len(base.blocks) - 1
+        injection: torch.Tensor | None = None  # the control injection still to add to a deferred residual
+        clip_rows_only = False
         for index, block in enumerate(base.blocks):
             block_context = context if cross_cache is None else cross_cache.base[index]
-            tokens = self._run(block, shared and index == 0, tokens, block_context, tproj, rope_main)
+            handoff_args: dict[str, object] = {}
+            if handoff and isinstance(block, FusedNormWanBlock):
+                handoff_args = {"defer": index < last}
+                if injection is not None:
+                    handoff_args |= {"injection": injection, "injection_start": history_tokens}
+                if index == last and history_tokens and not (shared and index == 0):
+                    handoff_args["query_start"] = history_tokens  # the history rows' outputs are dropped
+            elif isinstance(tokens, DeferredResidual) or injection is not None:
+                tokens = complete_residual(tokens, injection, history_tokens)
+            injection = None
+            tokens = self._run(block, shared and index == 0, tokens, block_context, tproj, rope_main, **handoff_args)
+            clip_rows_only = "query_start" in handoff_args
             if branches and index < cfg.control_layers:
                 fused = None
                 for name in list(branches):
@@ -288,16 +315,24 @@ class LongVie2Transformer(nn.Module):
                     branch_context = ctrl_context if cross_cache is None else getattr(cross_cache, name)[index]
                     branches[name] = self._run(blocks[index], shared and index == 0, branches[name], branch_context,
                                                ctrl_tmod, rope_ctrl)
-                    part = branches[name] * dense_scale if name == "dense" else branches[name]
+                    part = branches[name]
+                    if name == "dense" and not (isinstance(dense_scale, float | int) and dense_scale == 1):
+                        part = part * dense_scale  # (a multiply by 1 was a full pass over the stream)
                     fused = part if fused is None else fused + part
                 injection = ctrl.fusion[index](fused)
+                if isinstance(tokens, DeferredResidual):
+                    continue  # the next block's first kernel adds it (FusedNormWanBlock)
                 if torch.is_grad_enabled():  # training: out of place, autograd may have saved the block's output
                     tokens = torch.cat([tokens[:, :history_tokens], tokens[:, history_tokens:] + injection], dim=1)
                 else:  # inference: add into the clip's tokens in place (the copy of the cat cost 1 ms a layer),
                     for item in range(batch):  # per batch item: each slice is contiguous, so the add vectorises
                         tokens[item, history_tokens:] += injection[item]
+                injection = None
+        if isinstance(tokens, DeferredResidual) or injection is not None:
+            tokens = complete_residual(tokens, injection, history_tokens)
 
-        tokens = tokens[:, history_tokens:]
+        if not clip_rows_only:
+            tokens = tokens[:, history_tokens:]
         shift, scale = (base.scale_shift_table.to(temb.device) + temb.unsqueeze(1)).chunk(2, dim=1)
         tokens = (base.norm_out(tokens.float()) * (1 + scale) + shift).type_as(tokens)
         tokens = base.proj_out(tokens)

@@ -90,6 +90,9 @@ def test_ops_are_opaque_to_compile() -> None:
                           test_utils=("test_schema", "test_faketensor"))
     torch.library.opcheck(torch.ops.longvie.residual_layernorm.default,
                           (x, y, gate, weight, bias, None, None, 1e-6), test_utils=("test_schema", "test_faketensor"))
+    torch.library.opcheck(torch.ops.longvie.residual_layernorm.default,
+                          (x, y, gate, None, None, scale, shift, 1e-6, torch.randn(2, 3, 16), 2),
+                          test_utils=("test_schema", "test_faketensor"))
     stream, normed = compiled_graph_calls(lambda *a: torch.ops.longvie.residual_layernorm(*a),
                                           (x, y, None, None, None, scale, shift, 1e-6), "residual_layernorm")
     assert stream.shape == normed.shape == x.shape
@@ -101,6 +104,7 @@ from longvie import block_norms
 cases = json.loads(sys.argv[1])
 results = []
 for seed, (batch, length, dim, dtype, kind, mod_batch) in enumerate(cases):
+    start = 2 if kind == "inject" else 0
     g = torch.Generator().manual_seed(seed)
     dtype = getattr(torch, dtype)
     x = (torch.randn(batch, length, dim, generator=g) * 3).to(dtype)
@@ -109,9 +113,11 @@ for seed, (batch, length, dim, dtype, kind, mod_batch) in enumerate(cases):
     weight, bias = torch.rand(dim, generator=g) + 0.5, torch.randn(dim, generator=g)
     args = {"mod": (x, None, None, None, None, mod(), mod()),
             "gate_affine": (x, y, mod(), weight, bias, None, None),
-            "add_mod": (x, y, None, None, None, mod(), mod())}[kind]
-    ref = block_norms.residual_layernorm_reference(*args, 1e-6)
-    out = block_norms.residual_layernorm_triton(*args, 1e-6)
+            "add_mod": (x, y, None, None, None, mod(), mod()),
+            "inject": (x, y, mod(), None, None, mod(), mod())}[kind]
+    extra = (torch.randn(batch, length - start, dim, generator=g).to(dtype), start) if kind == "inject" else ()
+    ref = block_norms.residual_layernorm_reference(*args, 1e-6, *extra)
+    out = block_norms.residual_layernorm_triton(*args, 1e-6, *extra)
     ulp = torch.finfo(dtype).eps
     err = [float(((o.float() - r.float()).abs() / (r.float().abs() + 1) / ulp).max()) for o, r in zip(out, ref)]
     results.append([[list(o.shape) == list(r.shape) for o, r in zip(out, ref)], err])
@@ -121,7 +127,8 @@ print(json.dumps(results))
 
 def test_kernel_equals_the_reference_under_the_interpreter() -> None:
     cases = [(2, 5, 48, "float32", "mod", 2), (2, 3, 40, "bfloat16", "gate_affine", 2),
-             (1, 4, 24, "float16", "add_mod", 1), (3, 2, 32, "bfloat16", "add_mod", 1)]  # non-power-of-2 rows too
+             (1, 4, 24, "float16", "add_mod", 1), (3, 2, 32, "bfloat16", "add_mod", 1),  # non-power-of-2 rows too
+             (2, 5, 40, "bfloat16", "inject", 2), (2, 4, 16, "float32", "inject", 1)]  # + injection from row 2
     results = run_interpreted(_INTERPRETED, cases)
     assert all(all(same) for same, _ in results)
     stream_errors = [err[0] for _, err in results]
@@ -134,14 +141,15 @@ def test_the_kernel_compiles_for_an_h100_without_one() -> None:
     pointers = {name: "*bf16" for name in ("x", "y", "out_stream", "out_normed")}
     pointers |= {name: "*fp32" for name in ("gate", "weight", "bias", "scale", "shift")}
     signature = {**pointers, "length": "i32", "gate_stride": "i32", "scale_stride": "i32", "shift_stride": "i32",
-                 "eps": "fp32", "DIM": "constexpr", "BLOCK": "constexpr", "HAS_RESIDUAL": "constexpr",
-                 "HAS_GATE": "constexpr", "HAS_AFFINE": "constexpr", "HAS_MODULATION": "constexpr"}
+                 "eps": "fp32", "injection": "*bf16", "injection_start": "i32", "DIM": "constexpr",
+                 "BLOCK": "constexpr", "HAS_RESIDUAL": "constexpr", "HAS_GATE": "constexpr", "HAS_AFFINE": "constexpr",
+                 "HAS_MODULATION": "constexpr", "HAS_INJECTION": "constexpr"}
     order = ["x", "y", "gate", "weight", "bias", "scale", "shift", "out_stream", "out_normed", "length",
-             "gate_stride", "scale_stride", "shift_stride", "eps", "DIM", "BLOCK", "HAS_RESIDUAL", "HAS_GATE",
-             "HAS_AFFINE", "HAS_MODULATION"]
+             "gate_stride", "scale_stride", "shift_stride", "eps", "injection", "injection_start", "DIM", "BLOCK",
+             "HAS_RESIDUAL", "HAS_GATE", "HAS_AFFINE", "HAS_MODULATION", "HAS_INJECTION"]
     compiled = compile_for_sm90(block_norms._kernel(), {k: signature[k] for k in order},
                                 {"DIM": 5120, "BLOCK": 8192, "HAS_RESIDUAL": True, "HAS_GATE": True,
-                                 "HAS_AFFINE": False, "HAS_MODULATION": True})
+                                 "HAS_AFFINE": False, "HAS_MODULATION": True, "HAS_INJECTION": True})
     assert compiled.asm["cubin"]
 
 
@@ -153,3 +161,73 @@ def test_mismatched_shapes_are_refused_clearly() -> None:
         block_norms.residual_layernorm_triton(x, None, None, None, None, torch.randn(2, 16), torch.randn(2, 16), 1e-6)
     with pytest.raises(ValueError, match="come in pairs"):
         block_norms.residual_layernorm_triton(x, None, None, torch.ones(16), None, None, None, 1e-6)
+    with pytest.raises(ValueError, match=r"is not \(2, 3, 16\) for rows 1:"):
+        block_norms.residual_layernorm(x, x, None, None, None, None, None, 1e-6, torch.randn(2, 4, 16), 1)
+    with pytest.raises(ValueError, match="needs y and a start row"):
+        block_norms.residual_layernorm(x, x, None, None, None, None, None, 1e-6, torch.randn(2, 0, 16), 4)
+
+
+@pytest.mark.parametrize("qk_rope", [False, True])
+@pytest.mark.parametrize("shared", [False, True])
+def test_handoff_between_blocks_keeps_the_model_output(monkeypatch: pytest.MonkeyPatch, qk_rope: bool,
+                                                        shared: bool) -> None:
+    """The base blocks leave their feed-forward residual and the control injection to the next block's first
+    kernel, and the last block computes the clip's rows only: the same predictions as block by block."""
+    from longvie_tiny import tiny_forward_inputs, tiny_transformer
+
+    from longvie.config import TINY_CONFIG
+
+    model = tiny_transformer()
+    model.set_fused_block_norms(True)
+    model.set_fused_qk_rope(qk_rope)
+    inputs = tiny_forward_inputs()
+    if shared:  # batched guidance: latents of batch 1, text of batch 2 (block 0 runs through longvie.broadcast)
+        g = torch.Generator().manual_seed(3)
+        inputs["text_embeds"] = torch.cat([inputs["text_embeds"], torch.randn(inputs["text_embeds"].shape,
+                                                                                 generator=g)])
+    injections: list[int] = []
+    original = block_norms.residual_layernorm_reference
+
+    def recording(*args: object, **kwargs: object) -> object:
+        injection = args[8] if len(args) > 8 else kwargs.get("injection")
+        if injection is not None:
+            injections.append(injection.shape[1])
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(block_norms, "residual_layernorm_reference", recording)
+    ffn_rows: list[int] = []
+    model.base.blocks[-1].ffn.register_forward_hook(lambda module, args, out: ffn_rows.append(args[0].shape[1]))
+    clip_tokens = 3 * 2 * 3  # the (3, 4, 6) latent grid in 1x2x2 patches
+    with torch.no_grad():
+        assert model.set_fused_handoff(False) is False
+        reference = model(**inputs)
+        assert injections == [] and ffn_rows == [clip_tokens + 2 * 2 * 3]  # every row, history (2 frames) too
+        assert model.set_fused_handoff(True) is True
+        handed = model(**inputs)
+    assert injections == [clip_tokens] * TINY_CONFIG.control_layers  # every injection inside the next block's kernel
+    assert ffn_rows[-1] == clip_tokens  # the last block: the clip's rows only
+    torch.testing.assert_close(handed, reference, rtol=0, atol=1e-5)
+
+
+def test_deferred_residual_finishes_on_the_unfused_path() -> None:
+    """A block that cannot take the fused path (here: autograd recording) finishes a handed-over residual and
+    its injection itself, and ``query_start`` still returns the later rows only."""
+    block = _block()
+    block_norms.set_fused_block_norms([block], True)
+    hidden, context, temb = _block_inputs()
+    g = torch.Generator().manual_seed(5)
+    branch, gate = torch.randn(hidden.shape, generator=g), torch.randn(2, 1, hidden.shape[2], generator=g)
+    injection = torch.randn(2, 4, hidden.shape[2], generator=g)
+    pending = block_norms.DeferredResidual(hidden, branch, gate)
+    with torch.no_grad():
+        fused = block(pending, context, temb, None, injection=injection, injection_start=2, query_start=1)
+        finished = block_norms.complete_residual(pending, injection, 2)
+        expected = block(finished, context, temb, None)[:, 1:]
+        deferred = block(finished, context, temb, None, defer=True)
+    assert isinstance(deferred, block_norms.DeferredResidual)
+    torch.testing.assert_close(fused, expected, rtol=0, atol=1e-5)
+    unfused = block(pending._replace(stream=hidden.clone().requires_grad_(True)), context, temb, None,
+                    injection=injection, injection_start=2, query_start=1, defer=True)
+    assert isinstance(unfused, torch.Tensor) and unfused.requires_grad
+    torch.testing.assert_close(unfused.detach(), expected, rtol=0, atol=1e-5)
+    assert torch.equal(finished[:, :2], (hidden + branch * gate)[:, :2])

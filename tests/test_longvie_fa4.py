@@ -269,7 +269,7 @@ def test_fa4_tile_rejects_bad_text_clearly(text: str, words: str) -> None:
 def test_routing_with_tiles_sends_them_to_self_attention_and_restores_the_default(fake_fa4: FakeFA4) -> None:
     q, k, v = _qkv(lq=5, lk=5, heads=3)
     q2, k2, v2 = _qkv(lq=5, lk=5, heads=2)
-    cross = _qkv(lq=5, lk=7, heads=3)
+    cross = _qkv(lq=7, lk=5, heads=3)  # fewer keys than queries, as LongVie 2's text and image contexts
     with fa4.fa4_attention_routing(tiles=fa4.Fa4TilePlan.parse("128x176:nors")):
         out = transformer_wan.dispatch_attention_fn(q, k, v)
         transformer_wan.dispatch_attention_fn(*cross)  # cross-attention: FA4's own tile (public function)
@@ -277,11 +277,12 @@ def test_routing_with_tiles_sends_them_to_self_attention_and_restores_the_defaul
             transformer_wan.dispatch_attention_fn(q, k, v)
             transformer_wan.dispatch_attention_fn(q2, k2, v2)
         transformer_wan.dispatch_attention_fn(q, k, v)
+        transformer_wan.dispatch_attention_fn(*_qkv(lq=3, lk=5, heads=3))  # history rows as keys only: self
     with fa4.fa4_attention_routing():
         transformer_wan.dispatch_attention_fn(q, k, v)  # default tile: the public flash_attn_func
     assert fake_fa4.tiles == [((128, 176), False, None), ((192, 128), None, None), ((128, 144), None, None),
-                              ((128, 176), False, None)]
-    assert len(fake_fa4.calls) == 6
+                              ((128, 176), False, None), ((128, 176), False, None)]
+    assert len(fake_fa4.calls) == 7
     assert fa4._plan == fa4.Fa4TilePlan()
     assert torch.allclose(out, _sdpa(q, k, v), atol=1e-5)
 
@@ -303,11 +304,12 @@ def test_plan_can_send_cross_attention_to_the_original_function(fake_fa4: FakeFA
         return torch.zeros_like(query)
 
     monkeypatch.setattr(transformer_wan, "dispatch_attention_fn", spy)
-    self_attention, cross = _qkv(lq=5, lk=5, heads=3), _qkv(lq=5, lk=7, heads=3)
+    self_attention, cross = _qkv(lq=5, lk=5, heads=3), _qkv(lq=7, lk=5, heads=3)
     with fa4.fa4_attention_routing(tiles=fa4.Fa4TilePlan.parse("128x176:nors,x=sdpa")):
         transformer_wan.dispatch_attention_fn(*self_attention)
         transformer_wan.dispatch_attention_fn(*cross)
-    assert len(fake_fa4.calls) == 1 and fake_fa4.tiles == [((128, 176), False, None)]  # self-attention only
+        transformer_wan.dispatch_attention_fn(*_qkv(lq=3, lk=5, heads=3))  # history rows as keys only: stays
+    assert len(fake_fa4.calls) == 2 and fake_fa4.tiles == [((128, 176), False, None)] * 2  # self-attention only
     assert original_calls == [tuple(cross[1].shape)]
 
 

@@ -73,6 +73,19 @@ def test_op_is_opaque_to_compile() -> None:
     out_q, out_k = compiled_graph_calls(lambda *a: torch.ops.longvie.qk_norm_rope(*a),
                                         (q, k, weight, weight, 1e-6, cos, sin, 2), "qk_norm_rope")
     assert out_q.shape == out_k.shape == (2, 6, 2, 16)
+    torch.library.opcheck(torch.ops.longvie.qk_norm_rope.default, (q[:, 2:], k, weight, weight, 1e-6, cos, sin, 2, 2),
+                          test_utils=("test_schema", "test_faketensor"))
+
+
+def test_queries_from_a_row_equal_those_rows_of_all_queries() -> None:
+    q, k = torch.randn(2, 6, 32), torch.randn(2, 6, 32)
+    cos, sin = _rope_tables(6, 16)
+    weight_q, weight_k = torch.rand(32) + 0.5, torch.rand(32) + 0.5
+    full_q, full_k = qk_rope.qk_norm_rope(q, k, weight_q, weight_k, 1e-6, cos, sin, 2)
+    part_q, part_k = qk_rope.qk_norm_rope(q[:, 4:], k, weight_q, weight_k, 1e-6, cos, sin, 2, 4)
+    assert torch.equal(part_k, full_k) and torch.equal(part_q, full_q[:, 4:])
+    with pytest.raises(ValueError, match="from row 3"):
+        qk_rope.qk_norm_rope(q[:, 4:], k, weight_q, weight_k, 1e-6, cos, sin, 2, 3)
 
 
 _INTERPRETED = """
@@ -80,7 +93,7 @@ import json, sys, torch
 from longvie import qk_rope
 cases = json.loads(sys.argv[1])
 errors = []
-for seed, (batch, length, heads, head, dtype) in enumerate(cases):
+for seed, (batch, length, heads, head, dtype, start) in enumerate(cases):
     g = torch.Generator().manual_seed(seed)
     dtype = getattr(torch, dtype)
     q = (torch.randn(batch, length, heads * head, generator=g) * 3).to(dtype)
@@ -89,8 +102,9 @@ for seed, (batch, length, heads, head, dtype) in enumerate(cases):
     wk = torch.rand(heads * head, generator=g).to(dtype) + 0.5
     angles = torch.rand(1, length, 1, head, generator=g) * 6
     cos, sin = angles.cos(), angles.sin()
-    ref = qk_rope.qk_norm_rope_reference(q, k, wq, wk, 1e-6, cos, sin, heads)
-    out = qk_rope.qk_norm_rope_triton(q, k, wq, wk, 1e-6, cos, sin, heads)
+    q = q[:, start:].contiguous()  # queries of rows start: only (the last block's clip rows)
+    ref = qk_rope.qk_norm_rope_reference(q, k, wq, wk, 1e-6, cos, sin, heads, start)
+    out = qk_rope.qk_norm_rope_triton(q, k, wq, wk, 1e-6, cos, sin, heads, start)
     ulp = torch.finfo(dtype).eps
     relative = [float(((o.float() - r.float()).abs() / (r.float().abs() + 1) / ulp).max()) for o, r in zip(out, ref)]
     errors.append([[list(o.shape) == list(r.shape) for o, r in zip(out, ref)], max(relative)])
@@ -99,7 +113,8 @@ print(json.dumps(errors))
 
 
 def test_kernel_equals_the_reference_under_the_interpreter() -> None:
-    cases = [(2, 5, 2, 16, "float32"), (1, 3, 3, 8, "bfloat16"), (1, 4, 5, 16, "float16")]  # 5 heads: masked pairs
+    cases = [(2, 5, 2, 16, "float32", 0), (1, 3, 3, 8, "bfloat16", 0), (1, 4, 5, 16, "float16", 0),  # 5 heads: masked
+             (2, 6, 2, 16, "bfloat16", 2), (3, 5, 3, 8, "float32", 4)]  # queries from row 2 / 4 only
     results = run_interpreted(_INTERPRETED, cases)
     assert all(all(same) for same, _ in results)
     # relative error in units of the dtype's epsilon: a few ulps at most (rsqrt and summation order differ)
@@ -109,7 +124,7 @@ def test_kernel_equals_the_reference_under_the_interpreter() -> None:
 def test_the_kernel_compiles_for_an_h100_without_one() -> None:
     signature = {"query": "*bf16", "key": "*bf16", "weight_q": "*bf16", "weight_k": "*bf16", "cos": "*fp32",
                  "sin": "*fp32", "out_q": "*bf16", "out_k": "*bf16", "length": "i32", "eps": "fp32",
-                 "DIM": "constexpr", "HEAD": "constexpr", "BLOCK": "constexpr"}
+                 "query_start": "i32", "DIM": "constexpr", "HEAD": "constexpr", "BLOCK": "constexpr"}
     compiled = compile_for_sm90(qk_rope._kernel(), signature, {"DIM": 5120, "HEAD": 128, "BLOCK": 4096})
     assert compiled.asm["cubin"]
 
