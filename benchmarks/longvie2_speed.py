@@ -239,7 +239,7 @@ def run_variants(args: argparse.Namespace, model: LongVie2Transformer, noise: to
                    "projected_dit_seconds_per_clip": round(timing.projected_dit_seconds(args.steps), 1),
                    "achieved_tflops": round(flops_step / per_step / 1e12, 1),
                    "peak_gpu_memory_gib": 0.0 if smoke else round(torch.cuda.max_memory_allocated() / 2**30, 2),
-                   **quack_configs(str(variant["gelu_backend"]))}
+                   **quack_configs(str(variant["gelu_backend"])), **timing.per_step_record()}
         row["fa4_tile"] = str(row["fa4_tile"]).replace(",", "/")  # the plan as a variant token writes it
         print("VARIANT " + json.dumps(row), flush=True)
         if args.jsonl_out:
@@ -391,6 +391,7 @@ def main() -> None:
         "pflop_per_step": round(flops_step / 1e15, 3),
         "achieved_tflops": round(flops_step / per_step / 1e12, 1),
         "not_timed": "umT5 text encoder and CLIP image encoder (once per clip)", **kernel_groups,
+        **timing.per_step_record(),
     }
     print(json.dumps(result, indent=1))
     if args.json_out:

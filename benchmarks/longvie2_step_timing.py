@@ -7,8 +7,10 @@ profiled step's kernels are grouped are another, and the first file had outgrown
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 
@@ -20,6 +22,29 @@ from longvie.sampler import Conditioning, cross_caches, sample
 
 
 @dataclass(frozen=True)
+class GpuState:
+    """What ``nvidia-smi`` reports of the GPU at one moment: why a step is slower (clocks falling as the GPU
+    heats up under a long run) is then in the record instead of a guess."""
+
+    sm_clock_mhz: int
+    temperature_c: int
+    power_w: float
+
+
+def read_gpu_state(index: int = 0) -> GpuState | None:
+    """The GPU's state from ``nvidia-smi`` (about 30 ms); None where it is missing or says something else."""
+    if shutil.which("nvidia-smi") is None:
+        return None
+    try:
+        done = subprocess.run(["nvidia-smi", f"--id={index}", "--query-gpu=clocks.sm,temperature.gpu,power.draw",
+                               "--format=csv,noheader,nounits"], capture_output=True, text=True, timeout=10)
+        clock, temperature, power = (part.strip() for part in done.stdout.strip().split(","))
+        return GpuState(int(clock), int(temperature), float(power))
+    except (OSError, subprocess.SubprocessError, ValueError):
+        return None
+
+
+@dataclass(frozen=True)
 class StepTiming:
     """Seconds of a timed run of ``measured`` steps, the once-per-clip work before it, and the warm-up."""
 
@@ -27,9 +52,19 @@ class StepTiming:
     step_seconds: tuple[float, ...]
     setup_seconds: float  # once per clip: the cross-attention caches (none unless the model caches)
     warmup_seconds: float
+    #: After each timed step: the GPU's SM clock (MHz), temperature (C) and power (W), where nvidia-smi reads them.
+    step_gpu_states: tuple[GpuState, ...] = field(default=())
 
     def per_step(self) -> float:
         return self.seconds / len(self.step_seconds)
+
+    def per_step_record(self) -> dict[str, list[float] | list[int]]:
+        """Every timed step's seconds and the GPU's state after it (empty lists where nvidia-smi said nothing)."""
+        states = self.step_gpu_states
+        return {"step_seconds": [round(s, 3) for s in self.step_seconds],
+                "step_sm_clock_mhz": [s.sm_clock_mhz for s in states],
+                "step_temperature_c": [s.temperature_c for s in states],
+                "step_power_w": [round(s.power_w) for s in states]}
 
     def projected_dit_seconds(self, steps: int) -> float:
         """A clip's DiT time: the once-per-clip work plus ``steps`` steps at the measured mean."""
@@ -50,20 +85,24 @@ def time_steps(model: LongVie2Transformer, noise: torch.Tensor, cond: Conditioni
         sync()
         setup_s = time.perf_counter() - setup_start
         step_times: list[float] = []
+        states: list[GpuState] = []
+        probe = torch.cuda.is_available() and noise.device.type == "cuda"
         last = [time.perf_counter()]
 
         def on_step(k: int, n: int) -> None:
             sync()
-            now = time.perf_counter()
-            step_times.append(now - last[0])
-            last[0] = now
-            print(f"step {k}/{n}: {step_times[-1]:.3f} s", flush=True)
+            step_times.append(time.perf_counter() - last[0])
+            state = read_gpu_state(noise.device.index or 0) if probe else None
+            if state is not None:
+                states.append(state)
+            note = f" (SM {state.sm_clock_mhz} MHz, {state.temperature_c} C, {state.power_w:.0f} W)" if state else ""
+            print(f"step {k}/{n}: {step_times[-1]:.3f} s{note}", flush=True)
+            last[0] = time.perf_counter()  # the probe and the print are not the next step's time
 
-        start = time.perf_counter()
         sample(model, noise, cond, config, batched_cfg=batched, on_step=on_step, caches=caches)
         sync()
-    return StepTiming(seconds=time.perf_counter() - start, step_seconds=tuple(step_times), setup_seconds=setup_s,
-                      warmup_seconds=warm_s)
+    return StepTiming(seconds=sum(step_times), step_seconds=tuple(step_times), setup_seconds=setup_s,
+                      warmup_seconds=warm_s, step_gpu_states=tuple(states))
 
 
 KERNEL_GROUPS = (("attention", ("flash", "fmha", "attention", "sdpa")),
@@ -91,4 +130,4 @@ def profile_step(model: LongVie2Transformer, noise: torch.Tensor, cond: Conditio
     return {name: round(value, 3) for name, value in groups.items()}
 
 
-__all__ = ["KERNEL_GROUPS", "StepTiming", "profile_step", "time_steps"]
+__all__ = ["KERNEL_GROUPS", "GpuState", "StepTiming", "profile_step", "read_gpu_state", "time_steps"]

@@ -341,3 +341,4 @@ def test_adapter_speed_options_are_checked_and_reported() -> None:
     assert options["gelu_epilogue"] is True and options["fused_qk_rope"] is True and options["batched_vae"] is False
     assert options["fused_norms"] is True and options["cache_cross_attention"] is True
     assert options["broadcast_guidance"] is True
+
