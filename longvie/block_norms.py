@@ -14,9 +14,11 @@ run the same arithmetic in plain torch (:func:`residual_layernorm_reference`).
 
 :class:`FusedNormWanBlock` is diffusers' block with its forward written around the two ops
 (``layernorm_modulate`` before self-attention; ``residual_layernorm`` after self-attention, with
-``norm2``'s affine, and after cross-attention, with the FFN's modulation); the feed-forward residual stays
-with Inductor, which already runs it at the bandwidth. :func:`set_fused_block_norms` swaps the class of
-existing blocks (parameter names unchanged).
+``norm2``'s affine, and after cross-attention, with the FFN's modulation). The feed-forward residual runs in
+Inductor (at the bandwidth), unless ``LongVie2Transformer.forward`` asks the block to hand it on
+(:class:`DeferredResidual`): then the next block's first ``residual_layernorm`` adds it, and the control
+injection, before normalising (6-8 ms a step on an H100, ``benchmarks/RESULTS.md``, tenth session).
+:func:`set_fused_block_norms` swaps the class of existing blocks (parameter names unchanged).
 """
 
 from __future__ import annotations
