@@ -301,7 +301,8 @@ class LongVie2Transformer(nn.Module):
                 handoff_args = {"defer": index < last}
                 if injection is not None:
                     handoff_args |= {"injection": injection, "injection_start": history_tokens}
-                if index == last and history_tokens and not (shared and index == 0):
+                injected_after = branches and index < cfg.control_layers  # (an injection needs every row)
+                if index == last and history_tokens and not (shared and index == 0) and not injected_after:
                     handoff_args["query_start"] = history_tokens  # the history rows' outputs are dropped
             elif isinstance(tokens, DeferredResidual) or injection is not None:
                 tokens = complete_residual(tokens, injection, history_tokens)

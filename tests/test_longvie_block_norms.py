@@ -231,3 +231,24 @@ def test_deferred_residual_finishes_on_the_unfused_path() -> None:
     assert isinstance(unfused, torch.Tensor) and unfused.requires_grad
     torch.testing.assert_close(unfused.detach(), expected, rtol=0, atol=1e-5)
     assert torch.equal(finished[:, :2], (hidden + branch * gate)[:, :2])
+
+
+def test_handoff_with_a_control_branch_beside_every_base_block() -> None:
+    """When the last base block is followed by an injection, it keeps every row (the injection goes to the clip's
+    rows of the full stream) and the handoff still equals the block-by-block path."""
+    from dataclasses import replace
+
+    from longvie_tiny import tiny_forward_inputs, tiny_transformer
+
+    from longvie.config import TINY_CONFIG
+
+    config = replace(TINY_CONFIG, control_layers=TINY_CONFIG.num_layers)
+    model = tiny_transformer(config)
+    model.set_fused_block_norms(True)
+    inputs = tiny_forward_inputs(config)
+    with torch.no_grad():
+        model.set_fused_handoff(False)
+        reference = model(**inputs)
+        model.set_fused_handoff(True)
+        handed = model(**inputs)
+    torch.testing.assert_close(handed, reference, rtol=0, atol=1e-5)
