@@ -244,7 +244,8 @@ class FusedNormWanBlock(WanTransformerBlock):
     ``injection_start:``; ``defer`` returns this block's output as a :class:`DeferredResidual` (where the fused
     path runs; diffusers' path returns the finished tensor); ``query_start`` > 0 returns rows ``query_start:``
     only, the earlier rows serving as self-attention keys and values alone (history tokens in the last block,
-    whose outputs are dropped): exactly those rows of the full output, for less work.
+    whose outputs are dropped): those rows of the full output, for less work (kernels may round differently
+    at another row count, as at any shape).
     """
 
     def forward(self, hidden_states: torch.Tensor | DeferredResidual, encoder_hidden_states: Any,
