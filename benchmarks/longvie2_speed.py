@@ -275,10 +275,8 @@ def main() -> None:
                         help="each block's LayerNorms with their residual adds and modulation as Triton kernels "
                              "(longvie.block_norms; the pipeline's default)")
     parser.add_argument("--no-handoff", action="store_true",
-                        help="with --fused-norms: each base block finishes its own feed-forward residual, the control "
-                             "injection is a separate add, and the last block computes the history rows too (the "
-                             "model's set_fused_handoff(False); the pipeline hands off). With the handoff the skipped "
-                             "rows' FLOPs stay in the count, so TFLOP/s counts them as done")
+                        help="with --fused-norms: no handoff between blocks (set_fused_handoff(False)). With it, the "
+                             "last block's skipped history rows stay in the FLOP count (TFLOP/s counts them as done)")
     parser.add_argument("--broadcast-guidance", action="store_true",
                         help="batched guidance as one stream of latents with two texts: everything before the first "
                              "cross-attention once (longvie.broadcast; the pipeline's default). The FLOP count "

@@ -31,6 +31,12 @@ from diffusers.models.normalization import FP32LayerNorm
 from diffusers.models.transformers.transformer_wan import WanTransformerBlock
 
 
+def _inject(stream: torch.Tensor, injection: torch.Tensor, start: int) -> torch.Tensor:
+    """``stream`` with ``injection`` added to rows ``start:`` in float32, rounded once (out of place)."""
+    clip = (stream[:, start:].float() + injection.float()).to(stream.dtype)
+    return torch.cat([stream[:, :start], clip], dim=1)
+
+
 def residual_layernorm_reference(x: torch.Tensor, y: torch.Tensor | None, gate: torch.Tensor | None,
                                  weight: torch.Tensor | None, bias: torch.Tensor | None, scale: torch.Tensor | None,
                                  shift: torch.Tensor | None, eps: float, injection: torch.Tensor | None = None,
@@ -46,8 +52,7 @@ def residual_layernorm_reference(x: torch.Tensor, y: torch.Tensor | None, gate: 
     if y is not None:
         stream = (x.float() + (y * gate if gate is not None else y.float())).to(x.dtype)
         if injection is not None:
-            clip = (stream[:, injection_start:].float() + injection.float()).to(x.dtype)
-            stream = torch.cat([stream[:, :injection_start], clip], dim=1)
+            stream = _inject(stream, injection, injection_start)
     normed = torch.nn.functional.layer_norm(stream.float(), stream.shape[-1:],
                                             None if weight is None else weight.float(),
                                             None if bias is None else bias.float(), eps)
@@ -224,10 +229,7 @@ def complete_residual(state: torch.Tensor | DeferredResidual, injection: torch.T
     if isinstance(state, DeferredResidual):
         stream, branch, gate = state
         state = (stream.float() + branch.float() * gate).type_as(stream)
-    if injection is not None:
-        clip = (state[:, injection_start:].float() + injection.float()).to(state.dtype)
-        state = torch.cat([state[:, :injection_start], clip], dim=1)
-    return state
+    return state if injection is None else _inject(state, injection, injection_start)
 
 
 class FusedNormWanBlock(WanTransformerBlock):
