@@ -302,10 +302,8 @@ class FusedNormWanBlock(WanTransformerBlock):
         attention = self.attn2(normed, encoder_hidden_states, None, None)
         hidden_states, normed = torch.ops.longvie.residual_layernorm(
             hidden_states, attention, None, None, None, c_scale, c_shift, self.norm3.eps)
-        feed_forward = self.ffn(normed)
-        if defer:
-            return DeferredResidual(hidden_states, feed_forward, c_gate)
-        return (hidden_states.float() + feed_forward.float() * c_gate).type_as(hidden_states)
+        deferred = DeferredResidual(hidden_states, self.ffn(normed), c_gate)
+        return deferred if defer else complete_residual(deferred)
 
     def fusable(self, hidden_states: torch.Tensor, temb: torch.Tensor) -> bool:
         """Whether the fused stages can run for these inputs (else diffusers' arithmetic must: see the class)."""
